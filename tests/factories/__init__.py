@@ -1,0 +1,39 @@
+"""factory_boy factories for every app, importable as ``from tests.factories import ...``."""
+
+from tests.factories.competencies import (
+    CompetencyFactory,
+    FrameworkFactory,
+    LearningResourceFactory,
+    MasteryLevelFactory,
+    MasteryScaleFactory,
+    PrerequisiteFactory,
+)
+from tests.factories.roster import (
+    DistrictFactory,
+    EnrollmentFactory,
+    SchoolFactory,
+    SectionFactory,
+    StaffFactory,
+    StudentFactory,
+    TeacherFactory,
+    TermFactory,
+    UserFactory,
+)
+
+__all__ = [
+    "CompetencyFactory",
+    "DistrictFactory",
+    "EnrollmentFactory",
+    "FrameworkFactory",
+    "LearningResourceFactory",
+    "MasteryLevelFactory",
+    "MasteryScaleFactory",
+    "PrerequisiteFactory",
+    "SchoolFactory",
+    "SectionFactory",
+    "StaffFactory",
+    "StudentFactory",
+    "TeacherFactory",
+    "TermFactory",
+    "UserFactory",
+]
