@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from mastery.celery import app as celery_app
+
 DATA_DIR = Path(__file__).parent / "data"
 
 
@@ -21,6 +23,12 @@ def is_postgres() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _tasks_run_in_process(settings):
+def _tasks_run_in_process(request):
     """Unit tests run Celery tasks in process; tests marked ``worker`` use a real worker instead."""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous

@@ -1,0 +1,53 @@
+# Two set-up commands: `make demo` (a demo district on http://127.0.0.1:8000) and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint format run worker beat migrate install clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	$(BIN)/python manage.py seed_demo
+	@echo "Serving the demo district on http://$(HOST):$(PORT)/ (Celery tasks run in process)."
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+run: migrate
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install
+	MASTERY_ENV=test $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	MASTERY_ENV=test $(BIN)/python manage.py check
+	MASTERY_ENV=test $(BIN)/python manage.py makemigrations --check --dry-run
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+worker: install
+	$(BIN)/celery -A mastery worker --queues live,bulk,nightly --loglevel INFO
+
+beat: install
+	$(BIN)/celery -A mastery beat --loglevel INFO
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles
