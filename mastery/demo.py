@@ -7,10 +7,12 @@ their own demo data here, since this module sits at the top of the dependency or
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from competencies import services as catalog
@@ -23,7 +25,7 @@ from competencies.models import (
     PacingGuide,
     PacingTarget,
 )
-from roster.models import Course, District, Enrollment, School, Section, Term, User
+from roster.models import Course, District, Enrollment, ImportRun, School, Section, Term, User
 
 DEMO_PASSWORD = "mastery-demo"
 DEMO_DISTRICT = "Demo Unified School District"
@@ -66,9 +68,10 @@ def demo_reset() -> None:
         district = District.objects.filter(name=DEMO_DISTRICT).first()
         if district is None:
             return
-        Framework.objects.filter(district=district).delete()
         Enrollment.objects.filter(section__school__district=district).delete()
-        Section.objects.filter(school__district=district).delete()
+        Section.objects.filter(school__district=district).delete()  # and their pacing guides
+        Framework.objects.filter(district=district).delete()
+        ImportRun.objects.filter(district=district).delete()
         Course.objects.filter(district=district).delete()
         Term.objects.filter(district=district).delete()
         School.objects.filter(district=district).delete()
@@ -134,7 +137,7 @@ def _logins() -> list[tuple[str, str]]:
     ]
 
 
-def _user(district, username, first, last, role, *, is_staff=False) -> User:
+def _user(district, username, first, last, role, *, is_staff=False, save=True) -> User:
     user = User(
         username=username,
         first_name=first,
@@ -145,9 +148,16 @@ def _user(district, username, first, last, role, *, is_staff=False) -> User:
         is_superuser=is_staff,
         email=f"{username}@demo.example.org",
     )
-    user.set_password(DEMO_PASSWORD)
-    user.save()
+    # Every demo login shares one password: hash it once (a slow hash per user would take most of a minute).
+    user.password = _demo_password_hash()
+    if save:
+        user.save()
     return user
+
+
+@functools.cache
+def _demo_password_hash() -> str:
+    return make_password(DEMO_PASSWORD)
 
 
 def _mastery_scale(district: District) -> MasteryScale:
@@ -218,12 +228,14 @@ def _school_and_sections(district: District) -> list[Section]:
 
 
 def _students(district: District, *, count: int) -> list[User]:
-    students = [_user(district, "demo-student", "Alex", "Kim", User.Role.STUDENT)]
+    students = [_user(district, "demo-student", "Alex", "Kim", User.Role.STUDENT, save=False)]
     for index in range(count - 1):
         first = FIRST_NAMES[index % len(FIRST_NAMES)]
         last = LAST_NAMES[(index * 7) % len(LAST_NAMES)]
-        students.append(_user(district, f"student{index + 1:02d}", first, last, User.Role.STUDENT))
-    return students
+        students.append(
+            _user(district, f"student{index + 1:02d}", first, last, User.Role.STUDENT, save=False)
+        )
+    return User.objects.bulk_create(students)
 
 
 def _pacing(sections: list[Section], framework: Framework, leaves: list[Competency]) -> None:

@@ -154,6 +154,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Base of the URIs written into CASE exports for objects that arrived without one.
+CASE_BASE_URI = os.environ.get("CASE_BASE_URI", "http://127.0.0.1:8000/ims/case/v1p0")
+
 # Celery. With no broker configured, tasks run in process so the demo needs nothing else.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or ""
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
