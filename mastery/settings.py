@@ -152,6 +152,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ItemStatusEnum": "assessments.models.Item.Status",
+        "AttemptStatusEnum": "assessments.models.Attempt.Status",
+        "FrameworkStatusEnum": "competencies.models.Framework.Status",
+    },
 }
 
 # Base of the URIs written into CASE exports for objects that arrived without one.

@@ -9,6 +9,7 @@ from mastery import views
 api_v1 = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("", include("competencies.api_urls")),
+    path("", include("assessments.api_urls")),
 ]
 
 urlpatterns = [

@@ -37,3 +37,22 @@ __all__ = [
     "TermFactory",
     "UserFactory",
 ]
+from tests.factories.assessments import (
+    AssessmentFactory,
+    AttemptFactory,
+    BlueprintRuleFactory,
+    ItemAlignmentFactory,
+    ItemChoiceFactory,
+    ItemFactory,
+    RubricLevelFactory,
+)
+
+__all__ += [
+    "AssessmentFactory",
+    "AttemptFactory",
+    "BlueprintRuleFactory",
+    "ItemAlignmentFactory",
+    "ItemChoiceFactory",
+    "ItemFactory",
+    "RubricLevelFactory",
+]
