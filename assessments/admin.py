@@ -107,3 +107,6 @@ class AttemptAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+from assessments import admin_rescoring  # noqa: E402, F401  (registers the rescoring job admin)

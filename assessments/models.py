@@ -355,3 +355,98 @@ class AttemptCompetencyScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.attempt_id}: {self.competency_id} {self.score}"
+
+
+class RescoreJob(models.Model):
+    """One rescoring run: a key, points or alignment change re-applied to every affected response.
+
+    Progress is recomputed from the responses themselves (those still below the target key version),
+    never counted up in memory, so a job whose worker died resumes where the data says it stopped.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    items = models.ManyToManyField(Item, related_name="rescore_jobs")
+    assessment = models.ForeignKey(
+        Assessment, on_delete=models.SET_NULL, null=True, blank=True, related_name="rescore_jobs"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="rescore_jobs",
+    )
+    reason = models.TextField(blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text="What changed: item id -> before/after.")
+    total = models.PositiveIntegerField(default=0, help_text="Responses to rescore.")
+    done = models.PositiveIntegerField(default=0, help_text="Responses rescored so far.")
+    changed = models.PositiveIntegerField(default=0, help_text="Responses whose score changed.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(done__lte=F("total")), name="rescore_job_done_le_total"),
+            models.CheckConstraint(condition=Q(changed__lte=F("done")), name="rescore_job_changed_le_done"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rescore #{self.pk} ({self.get_status_display()})"
+
+
+class ResponseScoreChange(models.Model):
+    """One response whose score a rescoring job changed: the old and the new score, kept for good."""
+
+    job = models.ForeignKey(RescoreJob, on_delete=models.CASCADE, related_name="score_changes")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="score_changes")
+    old_score = models.DecimalField(**POINTS, null=True, blank=True)
+    new_score = models.DecimalField(**POINTS, null=True, blank=True)
+    old_key_version = models.PositiveIntegerField(null=True, blank=True)
+    new_key_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "response"]
+        constraints = [
+            # A re-run of the same job never records the same response twice.
+            models.UniqueConstraint(fields=["job", "response"], name="score_change_once_per_job"),
+        ]
+
+    def __str__(self) -> str:
+        return f"response {self.response_id}: {self.old_score} -> {self.new_score}"
+
+
+class ItemStatistics(models.Model):
+    """One item's classical statistics from its scored responses, recomputed nightly."""
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="statistics")
+    response_count = models.PositiveIntegerField(default=0)
+    facility = models.DecimalField(
+        max_digits=5, decimal_places=4, null=True, blank=True, help_text="Share of full credit (0..1)."
+    )
+    discrimination = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Point-biserial correlation of the item score with the rest of the attempt (-1..1).",
+    )
+    is_suspect = models.BooleanField(default=False)
+    suspect_reasons = models.JSONField(default=list, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "item statistics"
+        indexes = [models.Index(fields=["is_suspect"], name="item_statistics_suspect")]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id}: facility {self.facility}, discrimination {self.discrimination}"

@@ -1,0 +1,1 @@
+"""Admin for rescoring jobs (registered from assessments/admin.py)."""
