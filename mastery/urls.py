@@ -6,6 +6,10 @@ from rest_framework.authtoken.views import obtain_auth_token
 
 from mastery import views
 
+admin.site.site_header = "Mastery: district administration"
+admin.site.site_title = "Mastery admin"
+admin.site.index_title = "Catalog, rosters and assessments"
+
 api_v1 = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("", include("competencies.api_urls")),

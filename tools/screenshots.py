@@ -37,7 +37,9 @@ def main() -> None:
         )
         page.locator("form:has(input[type=file]) [type=submit]").click()
         page.screenshot(path=OUT / "admin-case-import-preview.png", full_page=False)
-        page.goto(f"{BASE}/admin/competencies/framework/1/history/")
+        page.goto(f"{BASE}/admin/competencies/framework/")
+        page.locator("#result_list tbody tr th a").first.click()
+        page.goto(page.url.rstrip("/").removesuffix("/change") + "/history/")
         page.screenshot(path=OUT / "admin-framework-history.png", full_page=False)
         browser.close()
 
