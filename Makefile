@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format run worker beat migrate install clean
+.PHONY: demo test lint format run worker beat migrate install clean bench
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -48,6 +48,11 @@ worker: install
 
 beat: install
 	$(BIN)/celery -A mastery beat --loglevel INFO
+
+# Rescoring throughput beside a raw SQL UPDATE of the same rows (PostgreSQL; BENCH_SCALE=200000 rows).
+bench: install
+	@test -n "$(DATABASE_URL)" || { echo "make bench needs PostgreSQL: DATABASE_URL=postgres://user@host:5432/name make bench"; exit 1; }
+	DATABASE_URL="$(DATABASE_URL)" $(BIN)/python -m bench.rescore
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -17,9 +17,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assessments import selectors, services
+from assessments import rescoring, selectors, services
 from assessments.markdown import render_stem
-from assessments.models import Attempt, Item
+from assessments.models import Attempt, Item, RescoreJob
 from roster.permissions import IsDistrictStaff, IsStudent
 
 DETAIL = inline_serializer("Detail", fields={"detail": serializers.CharField()})
@@ -306,6 +306,18 @@ class StaffItemSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=1000), required=False, help_text="Short-text items."
     )
     rubric = StaffRubricLevelSerializer(many=True, required=False, help_text="Extended-text items.")
+    reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        max_length=2000,
+        help_text="Why the key changes; kept on the rescoring job a key change creates.",
+    )
+    rescore_job = serializers.IntegerField(
+        read_only=True,
+        required=False,
+        help_text="Answering a PATCH that changed the key, points or alignments: the rescoring job's id "
+        "(follow it at rescore-jobs/{id}/).",
+    )
 
     def validate_alignments(self, alignments: list[dict[str, Any]]) -> list[dict[str, Any]]:
         wanted = {alignment["competency"] for alignment in alignments}
@@ -444,6 +456,56 @@ class ItemDetailView(APIView):
         if not serializer.is_valid():
             return _invalid(serializer)
         with transaction.atomic():
-            services.item_update(item=item, data=_service_arguments(serializer.validated_data))
+            updated = services.item_update(
+                item=item,
+                data=_service_arguments(serializer.validated_data),
+                user=request.user,
+                reason=serializer.validated_data.get("reason", ""),
+            )
         item = selectors.item_list_for_staff(user=request.user).get(pk=pk)
-        return Response(_item_staff_payload(item))
+        payload = _item_staff_payload(item)
+        job = getattr(updated, "rescore_job", None)
+        if job is not None:
+            payload["rescore_job"] = job.pk
+        return Response(payload)
+
+
+# --- rescoring jobs -------------------------------------------------------------------------------
+
+
+class RescoreJobSerializer(serializers.ModelSerializer):
+    items = serializers.PrimaryKeyRelatedField(many=True, read_only=True, help_text="The items rescored.")
+
+    class Meta:
+        model = RescoreJob
+        fields = [
+            "id",
+            "status",
+            "total",
+            "done",
+            "changed",
+            "reason",
+            "items",
+            "assessment",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class RescoreJobDetailView(APIView):
+    permission_classes = [IsDistrictStaff]
+
+    @extend_schema(
+        tags=["item bank"],
+        summary="A rescoring job's progress: total responses, done so far, how many changed score",
+        responses={200: RescoreJobSerializer, 404: DETAIL},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        try:
+            job = rescoring.access_rescore_job(user=request.user, job_id=pk)
+        except ObjectDoesNotExist:
+            return _not_found()
+        return Response(RescoreJobSerializer(job).data)

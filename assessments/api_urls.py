@@ -13,4 +13,5 @@ urlpatterns = [
     path("attempts/<int:pk>/submit/", api.AttemptSubmitView.as_view(), name="attempt-submit"),
     path("items/", api.ItemListView.as_view(), name="item-list"),
     path("items/<int:pk>/", api.ItemDetailView.as_view(), name="item-detail"),
+    path("rescore-jobs/<int:pk>/", api.RescoreJobDetailView.as_view(), name="rescore-job-detail"),
 ]

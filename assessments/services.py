@@ -612,15 +612,23 @@ def item_create(
     return item
 
 
-def item_update(*, item: Item, data: dict[str, Any]) -> Item:
-    """Change an item; a change to its key, points or alignments raises ``key_version`` by one.
+def item_update(*, item: Item, data: dict[str, Any], user: User | None = None, reason: str = "") -> Item:
+    """Change an item; a change to its key, points or alignments raises ``key_version`` by one and
+    creates a rescoring job (``rescoring.item_key_change_record``), run on the worker after commit.
 
     ``data`` may hold any field of ``item_create``; the lists (choices, rubric, alignments) replace
     the current ones (a choice sent with its ``id`` keeps it, so answers that name it stay valid).
+    The returned item carries the job created, or ``None``, as ``item.rescore_job``.
     """
+    from assessments import rescoring  # rescoring's tasks import this module
+
     with transaction.atomic():
-        item = Item.objects.select_for_update().get(pk=item.pk)
-        before = _key_snapshot(item)
+        item = (
+            Item.objects.select_for_update()
+            .prefetch_related("choices", "rubric_levels", "alignments")
+            .get(pk=item.pk)
+        )
+        before = rescoring.item_key_snapshot(item)
         for field in (
             "type",
             "stem",
@@ -651,7 +659,10 @@ def item_update(*, item: Item, data: dict[str, Any]) -> Item:
         _item_validate(item, choices=current_choices, rubric=current_rubric)
         item.save()
         _item_write_children(item, choices=choices, rubric=rubric, alignments=data.get("alignments"))
-        if _key_snapshot(item) != before:
-            item.key_version += 1
-            item.save(update_fields=["key_version", "updated_at"])
+        after = rescoring.item_key_snapshot(
+            Item.objects.prefetch_related("choices", "rubric_levels", "alignments").get(pk=item.pk)
+        )
+        item.rescore_job = rescoring.item_key_change_record(  # type: ignore[attr-defined]
+            item=item, before=before, after=after, user=user, reason=reason
+        )
     return item

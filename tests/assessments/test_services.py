@@ -432,8 +432,9 @@ def test_start_query_count_does_not_grow_with_items(django_assert_num_queries, s
     first = services.attempt_start(assessment=assessment, student=student, now=T0)
     services.attempt_submit(attempt=first, now=T0)
     # savepoint, previous attempt, rules, pinned pools, aligned pool, previous form, inner savepoint,
-    # insert attempt, insert form, release both savepoints
-    with django_assert_num_queries(11):
+    # insert attempt, insert form, release both savepoints, and the start gate that the progress
+    # layer supplies through ASSESSMENTS_START_GATE (one query: the prerequisites' mastery)
+    with django_assert_num_queries(12):
         services.attempt_start(assessment=assessment, student=student, now=T0)
 
 
