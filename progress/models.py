@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from competencies.models import CalculationMethod, Competency
+from competencies.models import CalculationMethod, Competency, LearningResource
 from roster.models import District
 
 POINTS = {"max_digits": 8, "decimal_places": 2}
@@ -214,3 +214,29 @@ class InterventionFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.student_id} {self.competency_id or ''}".strip()
+
+
+class ResourceView(models.Model):
+    """One student's viewing of one lesson resource: when first and when last opened.
+
+    The ``view_resources`` remediation of a mastery check asks for a view after the failed attempt,
+    so the last view time is what the start gate reads.
+    """
+
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="resource_views"
+    )
+    resource = models.ForeignKey(LearningResource, on_delete=models.CASCADE, related_name="views")
+    first_viewed_at = models.DateTimeField()
+    last_viewed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["student", "resource"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "resource"], name="resource_view_one_row_per_resource"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} viewed {self.resource_id} at {self.last_viewed_at}"

@@ -56,3 +56,14 @@ __all__ += [
     "ItemFactory",
     "RubricLevelFactory",
 ]
+from tests.factories.progress import (  # noqa: E402  (appended after the lists above)
+    BKTParametersFactory,
+    CompetencyMasteryFactory,
+    EvidenceFactory,
+)
+
+__all__ += [
+    "BKTParametersFactory",
+    "CompetencyMasteryFactory",
+    "EvidenceFactory",
+]

@@ -1,0 +1,378 @@
+"""Reads of the progress app, scoped to who asks. Each states its query budget, independent of size."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from assessments.models import Assessment, Attempt
+from competencies.models import Competency, Framework, LearningResource, PacingGuide
+from progress import gates
+from progress.models import CompetencyMastery, Evidence, ResourceView
+from roster.models import Enrollment, User
+
+State = CompetencyMastery.State
+
+
+# --- access ---------------------------------------------------------------------------------------
+
+
+def access_student(*, user: User, student_id: int) -> User:
+    """The student, if ``user`` may see their progress: the student themself, a teacher of a section
+    the student is enrolled in, or district staff of the student's district. One query;
+    ``User.DoesNotExist`` otherwise (the API answers 404, as for a student that does not exist)."""
+    students = User.objects.filter(pk=student_id, role=User.Role.STUDENT, is_active=True)
+    if user.role == User.Role.STUDENT:
+        return students.get(pk=user.pk)
+    if user.role == User.Role.DISTRICT_STAFF:
+        if user.district_id is None:
+            raise User.DoesNotExist
+        return students.get(district_id=user.district_id)
+    if user.role == User.Role.TEACHER:
+        taught = Enrollment.objects.filter(user=user, role=Enrollment.Role.TEACHER, is_active=True).values(
+            "section_id"
+        )
+        enrolled = Enrollment.objects.filter(
+            user_id=OuterRef("pk"), role=Enrollment.Role.STUDENT, is_active=True, section_id__in=taught
+        )
+        return students.filter(Exists(enrolled)).get()
+    raise User.DoesNotExist
+
+
+def _path_framework_ids(*, student_id: int) -> list[int]:
+    """Frameworks of the pacing guides of the student's active sections, by title. One query."""
+    return list(
+        PacingGuide.objects.filter(
+            section__enrollments__user_id=student_id,
+            section__enrollments__role=Enrollment.Role.STUDENT,
+            section__enrollments__is_active=True,
+            section__is_active=True,
+        )
+        .order_by("framework__title", "framework_id")
+        .values_list("framework_id", flat=True)
+        .distinct()
+    )
+
+
+def _competencies_in_tree_order(framework_ids: Sequence[int]) -> list[Competency]:
+    """Depth-first, siblings by position, frameworks in the given order. One query."""
+    if not framework_ids:
+        return []
+    rank = {framework_id: index for index, framework_id in enumerate(framework_ids)}
+    competencies = list(
+        Competency.objects.with_tree_fields()
+        .filter(framework_id__in=framework_ids)
+        .order_siblings_by("position", "pk")
+    )
+    return sorted(competencies, key=lambda competency: rank[competency.framework_id])  # stable
+
+
+# --- can this student start these assessments? ------------------------------------------------------
+
+
+@dataclass
+class StartCheck:
+    can_start: bool
+    reason: str | None = None
+
+
+@dataclass
+class _StartContext:
+    previous: dict[int, Attempt] = field(default_factory=dict)
+    passed_practices: list[tuple[int | None, datetime]] = field(default_factory=list)
+    missing: dict[int, list[Competency]] = field(default_factory=dict)
+    resources: dict[int, list[LearningResource]] = field(default_factory=dict)
+    last_views: dict[int, datetime] = field(default_factory=dict)
+
+
+def attempt_start_checks(
+    *,
+    student: User,
+    assessments: Sequence[Assessment],
+    missing: dict[int, list[Competency]] | None = None,
+    resources: dict[int, list[LearningResource]] | None = None,
+    now: datetime | None = None,
+) -> dict[int, StartCheck]:
+    """Whether the student could start each assessment now, and why not, without starting anything.
+
+    The same rules and wording as ``assessments.services.attempt_start`` (status, attempts used,
+    cooldown, ``pass_practice`` remediation) followed by ``progress.gates.start_gate`` (prerequisites,
+    ``view_resources`` remediation), composed for many assessments at once: an open attempt can always
+    be resumed. ``missing`` (competency id -> prerequisites not mastered) and ``resources``
+    (competency id -> lesson resources) may be passed in when the caller has them. At most five queries,
+    whatever the number of assessments. Assessments that have no single competency are checked for
+    attempts and cooldown only: use ``attempt_start`` to be sure.
+    """
+    now = now or timezone.now()
+    assessment_ids = [assessment.pk for assessment in assessments]
+    competency_ids = sorted({a.competency_id for a in assessments if a.competency_id is not None})
+    context = _StartContext()
+    for attempt in Attempt.objects.filter(student=student, assessment_id__in=assessment_ids).order_by(
+        "assessment_id", "number"
+    ):
+        context.previous[attempt.assessment_id] = attempt  # the last number wins
+    if any(a.remediation == Assessment.Remediation.PASS_PRACTICE for a in assessments):
+        context.passed_practices = list(
+            Attempt.objects.filter(
+                student=student,
+                assessment__kind=Assessment.Kind.PRACTICE,
+                status=Attempt.Status.COMPLETED,
+                is_passed=True,
+            ).values_list("assessment__competency_id", "submitted_at")
+        )
+    if missing is None:
+        missing = defaultdict(list)
+        for edge in gates.missing_prerequisites_query(student_id=student.pk, competency_ids=competency_ids):
+            missing[edge.competency_id].append(edge.prerequisite)
+    context.missing = missing
+    if any(a.remediation == Assessment.Remediation.VIEW_RESOURCES for a in assessments):
+        if resources is None:
+            resources = defaultdict(list)
+            for resource in LearningResource.objects.filter(competency_id__in=competency_ids).order_by(
+                "position", "pk"
+            ):
+                resources[resource.competency_id].append(resource)
+        context.resources = resources
+        context.last_views = dict(
+            ResourceView.objects.filter(
+                student=student, resource__competency_id__in=competency_ids
+            ).values_list("resource_id", "last_viewed_at")
+        )
+    return {assessment.pk: _start_check(assessment, context, now) for assessment in assessments}
+
+
+def _start_check(assessment: Assessment, context: _StartContext, now: datetime) -> StartCheck:
+    previous = context.previous.get(assessment.pk)
+    if previous is not None and previous.status == Attempt.Status.IN_PROGRESS:
+        if previous.deadline is None or now < previous.deadline:
+            return StartCheck(True)  # resumes the open attempt
+        previous.submitted_at = previous.deadline  # attempt_start submits it first
+    if assessment.status != Assessment.Status.ACTIVE:
+        return StartCheck(False, "This assessment is not open.")
+    if previous is not None:
+        if assessment.max_attempts is not None and previous.number >= assessment.max_attempts:
+            return StartCheck(False, f"All {assessment.max_attempts} attempts have been used.")
+        if assessment.cooldown_hours and previous.submitted_at is not None:
+            opens_at = previous.submitted_at + timedelta(hours=assessment.cooldown_hours)
+            if now < opens_at:
+                return StartCheck(False, f"Cooldown: the next attempt opens at {opens_at.isoformat()}.")
+        if (
+            previous.is_passed is False
+            and assessment.remediation == Assessment.Remediation.PASS_PRACTICE
+            and not any(
+                competency_id == assessment.competency_id
+                and (since is not None and since > previous.submitted_at)
+                for competency_id, since in context.passed_practices
+            )
+        ):
+            return StartCheck(
+                False, "Remediation not done: pass a practice on this competency before retaking."
+            )
+    if assessment.competency_id is None:
+        return StartCheck(True)
+    reason = gates.prerequisite_reason(context.missing.get(assessment.competency_id, []))
+    if reason:
+        return StartCheck(False, reason)
+    if (
+        previous is not None
+        and previous.is_passed is False
+        and previous.submitted_at is not None
+        and assessment.remediation == Assessment.Remediation.VIEW_RESOURCES
+    ):
+        unviewed = [
+            resource
+            for resource in context.resources.get(assessment.competency_id, [])
+            if resource.kind in gates.REMEDIATION_KINDS
+            and not (
+                resource.pk in context.last_views and context.last_views[resource.pk] > previous.submitted_at
+            )
+        ]
+        reason = gates.remediation_reason(unviewed)
+        if reason:
+            return StartCheck(False, reason)
+    return StartCheck(True)
+
+
+# --- the student's path ---------------------------------------------------------------------------
+
+
+def _decimal(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _fallback_state(competency: Competency, missing: dict[int, list[Competency]]) -> str:
+    """Before the first recompute: ready when nothing is missing, else locked."""
+    return State.LOCKED if missing.get(competency.pk) else State.READY
+
+
+def student_path(*, student: User, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The student's competencies in path order (the frameworks of their sections' pacing guides,
+    depth-first, siblings by position) with state, score, level, lesson resources and the assessments
+    they could start now. Seven queries at most, whatever the number of competencies: frameworks,
+    competencies, mastery rows, resources, assessments, missing prerequisites, attempts (plus the
+    practices and views that remediation rules need)."""
+    framework_ids = _path_framework_ids(student_id=student.pk)
+    competencies = _competencies_in_tree_order(framework_ids)
+    if not competencies:
+        return []
+    competency_ids = [competency.pk for competency in competencies]
+    rows = {
+        row.competency_id: row
+        for row in CompetencyMastery.objects.filter(student=student, competency_id__in=competency_ids)
+    }
+    resources: dict[int, list[LearningResource]] = defaultdict(list)
+    for resource in LearningResource.objects.filter(competency_id__in=competency_ids).order_by(
+        "position", "pk"
+    ):
+        resources[resource.competency_id].append(resource)
+    assessments = list(
+        Assessment.objects.filter(
+            Q(district__isnull=True) | Q(district_id=student.district_id),
+            competency_id__in=competency_ids,
+            status=Assessment.Status.ACTIVE,
+        )
+    )
+    assessments.sort(key=lambda a: (a.kind != Assessment.Kind.PRACTICE, a.title, a.pk))
+    missing: dict[int, list[Competency]] = defaultdict(list)
+    for edge in gates.missing_prerequisites_query(student_id=student.pk, competency_ids=competency_ids):
+        missing[edge.competency_id].append(edge.prerequisite)
+    checks = attempt_start_checks(
+        student=student, assessments=assessments, missing=missing, resources=resources, now=now
+    )
+    by_competency: dict[int, list[Assessment]] = defaultdict(list)
+    for assessment in assessments:
+        by_competency[assessment.competency_id].append(assessment)
+
+    path = []
+    for competency in competencies:
+        row = rows.get(competency.pk)
+        path.append(
+            {
+                "id": competency.pk,
+                "identifier": str(competency.identifier),
+                "code": competency.code,
+                "statement": competency.statement,
+                "parent": competency.parent_id,
+                "depth": competency.tree_depth,
+                "state": row.state if row is not None else _fallback_state(competency, missing),
+                "score": _decimal(row.score if row is not None else None),
+                "level": (row.level_name or None) if row is not None else None,
+                "level_points": _decimal(row.level_points if row is not None else None),
+                "resources": [
+                    {
+                        "id": resource.pk,
+                        "kind": resource.kind,
+                        "title": resource.title,
+                        "url": resource.url,
+                        "embed_url": resource.embed_url,
+                        "duration_minutes": resource.duration_minutes,
+                    }
+                    for resource in resources.get(competency.pk, [])
+                ],
+                "assessments": [
+                    {
+                        "id": assessment.pk,
+                        "title": assessment.title,
+                        "kind": assessment.kind,
+                        "can_start": checks[assessment.pk].can_start,
+                        "reason": checks[assessment.pk].reason,
+                    }
+                    for assessment in by_competency.get(competency.pk, [])
+                ],
+            }
+        )
+    return path
+
+
+# --- one student's progress, for a teacher --------------------------------------------------------
+
+
+def _person(user: User | None) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": user.pk, "name": user.get_full_name() or user.username}
+
+
+def student_progress(*, student: User) -> dict[str, Any]:
+    """Mastery per competency with its evidence (oldest first) and the calculation in words. Four
+    queries, whatever the number of competencies and evidence rows: frameworks, competencies, mastery
+    rows, evidence with authors. Frameworks: the student's path and any other they have mastery in."""
+    framework_ids = list(
+        Framework.objects.filter(
+            Q(
+                pacing_guides__section__enrollments__user=student,
+                pacing_guides__section__enrollments__role=Enrollment.Role.STUDENT,
+                pacing_guides__section__enrollments__is_active=True,
+            )
+            | Q(competencies__masteries__student=student)
+        )
+        .order_by("title", "pk")
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    competencies = _competencies_in_tree_order(list(dict.fromkeys(framework_ids)))
+    rows = {
+        row.competency_id: row
+        for row in CompetencyMastery.objects.filter(
+            student=student, competency__framework_id__in=framework_ids
+        )
+    }
+    evidence: dict[int, list[Evidence]] = defaultdict(list)
+    for item in (
+        Evidence.objects.filter(student=student, competency__framework_id__in=framework_ids)
+        .select_related("author")
+        .order_by("observed_at", "pk")
+    ):
+        evidence[item.competency_id].append(item)
+    return {
+        "student": _person(student),
+        "competencies": [
+            _progress_row(competency, rows.get(competency.pk), evidence) for competency in competencies
+        ],
+    }
+
+
+def _progress_row(
+    competency: Competency, row: CompetencyMastery | None, evidence: dict[int, list[Evidence]]
+) -> dict[str, Any]:
+    return {
+        "id": competency.pk,
+        "identifier": str(competency.identifier),
+        "code": competency.code,
+        "statement": competency.statement,
+        "parent": competency.parent_id,
+        "depth": competency.tree_depth,
+        "state": row.state if row is not None else None,
+        "score": _decimal(row.score) if row is not None else None,
+        "level": (row.level_name or None) if row is not None else None,
+        "level_points": _decimal(row.level_points) if row is not None else None,
+        "p_known": row.p_known if row is not None else None,
+        "method": row.method if row is not None else "",
+        "explanation": row.explanation if row is not None else "",
+        "evidence_count": row.evidence_count if row is not None else 0,
+        "failed_checks": row.failed_checks if row is not None else 0,
+        "mastered_at": row.mastered_at if row is not None else None,
+        "is_overridden": row.is_overridden if row is not None else False,
+        "is_unlocked_by_teacher": row.is_unlocked_by_teacher if row is not None else False,
+        "computed_at": row.computed_at if row is not None else None,
+        "evidence": [
+            {
+                "id": item.pk,
+                "source": item.source,
+                "source_id": item.source_id,
+                "score": _decimal(item.score),
+                "is_correct": item.is_correct,
+                "is_summative": item.is_summative,
+                "observed_at": item.observed_at,
+                "author": _person(item.author),
+                "note": item.note,
+            }
+            for item in evidence.get(competency.pk, [])
+        ],
+    }
