@@ -162,6 +162,12 @@ SPECTACULAR_SETTINGS = {
 # Base of the URIs written into CASE exports for objects that arrived without one.
 CASE_BASE_URI = os.environ.get("CASE_BASE_URI", "http://127.0.0.1:8000/ims/case/v1p0")
 
+ASSESSMENTS_START_GATE = "progress.gates.start_gate"
+
+# Email (the teacher digest): printed to the console unless a backend is configured.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Mastery <no-reply@mastery.local>")
+
 # Celery. With no broker configured, tasks run in process so the demo needs nothing else.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or ""
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)

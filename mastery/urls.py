@@ -14,6 +14,8 @@ api_v1 = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("", include("competencies.api_urls")),
     path("", include("assessments.api_urls")),
+    path("", include("progress.api_urls")),
+    path("", include("progress.api_teacher_urls")),
 ]
 
 urlpatterns = [
@@ -26,4 +28,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("ims/case/", include("competencies.case_urls")),
+    path("", include("assessments.urls")),
 ]
