@@ -39,6 +39,7 @@ from competencies.models import (
     PacingTarget,
     Prerequisite,
 )
+from progress import flag_services
 from progress import services as progress_services
 from roster.models import Course, District, Enrollment, ImportRun, School, Section, Term, User
 
@@ -145,6 +146,8 @@ def demo_seed(*, reset: bool = False, today: datetime.datetime | None = None) ->
         _pacing(sections, framework, leaves)
         bank = _bank(district, staff, leaves)
         _history(bank, teacher, students, today)
+        # Mastery and flags now, whatever the broker: the nightly sweep's work, done once for the demo.
+        flag_services.flags_sweep(now=today)
     return DemoSummary(
         created=True,
         logins=_logins(),
@@ -763,7 +766,16 @@ class _History:
                 day = max(day - 3, 1)
         if plan.practise_next:
             code = PATH[plan.mastered]
-            self.take(self.bank.practice[code], student, day=2, minute=minute, passing=True, seed=seed + 1)
+            if index == 0:
+                # demo-student tried the next leaf's practice eight days ago and has not got it yet:
+                # the stuck flag the contract promises, with its mastery check still open to start.
+                self.take(
+                    self.bank.practice[code], student, day=8, minute=minute, passing=False, seed=seed + 1
+                )
+            else:
+                self.take(
+                    self.bank.practice[code], student, day=2, minute=minute, passing=True, seed=seed + 1
+                )
 
 
 def _history(bank: DemoBank, teacher: User, students: list[User], today: datetime.datetime) -> int:

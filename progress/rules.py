@@ -534,7 +534,9 @@ def regressed_flags(facts: StudentFacts, thresholds: Thresholds) -> list[FlagSpe
     flags = []
     for competency_id, from_level in sorted(before.items()):
         competency = facts.competencies.get(competency_id)
-        if competency is None or _level(competency.level_points) >= from_level:
+        # Leaves only: an inner node's level is a roll-up of its children, and the drop is flagged on the
+        # child whose evidence changed (a first low score on a new child would otherwise "regress" a unit).
+        if competency is None or not competency.is_leaf or _level(competency.level_points) >= from_level:
             continue
         reason = (
             f"the mastery level for {competency.code} dropped from {number_label(from_level)} "

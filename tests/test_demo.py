@@ -19,6 +19,7 @@ from assessments.models import (
 )
 from competencies.models import Competency, Framework, LearningResource, PacingTarget, Prerequisite
 from mastery import demo
+from progress.models import InterventionFlag
 from roster.models import Enrollment, Section, User
 
 pytestmark = pytest.mark.django_db
@@ -144,6 +145,10 @@ def test_seed_demo_builds_an_item_bank_and_a_history_of_attempts():
         "Mastery check: 6.RP.A.3a",
     ]
     assert attempts.filter(assessment__title="Mastery check: 6.RP.A.2", is_passed=False).count() == 1
+    # ... and has the open flag the contract promises: stuck on the next leaf, whose practice failed.
+    stuck = InterventionFlag.objects.get(student=student, kind=InterventionFlag.Kind.STUCK)
+    assert (stuck.status, stuck.competency.code) == ("open", "CCSS.Math.Content.6.RP.A.3b")
+    assert stuck.reason == "has been on CCSS.Math.Content.6.RP.A.3b for 8 days without mastering it"
     ready = Assessment.objects.get(title="Mastery check: 6.RP.A.3c")
     attempt = services.attempt_start(assessment=ready, student=student)
     assert attempt.status == Attempt.Status.IN_PROGRESS

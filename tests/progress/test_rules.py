@@ -244,6 +244,13 @@ def test_regressed_from_a_level_drop_until_the_level_recovers():
     assert rules.flags_due(facts(replace(dropped, level_points=D(3)), level_drops=(rise,))) == []
 
 
+def test_a_roll_up_drop_on_an_inner_node_is_not_a_regression():
+    # A unit's level is the mean of its children's: a first low score on a new child lowers it, but the
+    # flag belongs on the child whose evidence changed, not on the unit.
+    unit = competency(30, "6.RP.A", state="in_progress", score=D("2.5"), level_points=D(2), is_leaf=False)
+    assert rules.flags_due(facts(unit, level_drops=(LevelDrop(30, D(3), D(2)),))) == []
+
+
 def test_predicted_miss_at_the_students_own_rate():
     started = competency(20, "6.RP.A.1", state="mastered", first_activity_on=date(2027, 1, 4))
     # 1 target mastered in 10 weeks: 0.1 a week; 3 targets to go by 1 Apr take 30 weeks.
