@@ -29,4 +29,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("ims/case/", include("competencies.case_urls")),
     path("", include("assessments.urls")),
+    path("", include("progress.urls")),
 ]

@@ -14,6 +14,10 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     if user.is_staff and user.role == user.Role.DISTRICT_STAFF:
         return redirect("admin:index")
+    if user.role == user.Role.TEACHER:
+        return redirect("progress:teacher-home")
+    if user.role == user.Role.STUDENT:
+        return redirect("progress:path")
     return render(request, "mastery/home.html", {"user": user})
 
 

@@ -1,0 +1,15 @@
+"""The teacher's dashboard pages and the student's path (the JSON lives in ``api_urls``)."""
+
+from django.urls import path
+
+from progress import views
+
+app_name = "progress"
+
+urlpatterns = [
+    path("teach/", views.teacher_home, name="teacher-home"),
+    path("teach/sections/<int:pk>/", views.section_detail, name="section"),
+    path("teach/sections/<int:pk>/heatmap.csv", views.section_heatmap_csv, name="section-csv"),
+    path("teach/flags/<int:pk>/<slug:action>/", views.flag_action, name="flag-action"),
+    path("path/", views.student_path, name="path"),
+]
