@@ -64,7 +64,7 @@ class ItemNotOnForm(Exception):
 # --- starting -------------------------------------------------------------------------------------
 
 
-def _start_refusal(
+def attempt_start_refusal(
     *, assessment: Assessment, student: User, previous: Attempt | None, now: datetime
 ) -> str | None:
     """Why the student may not start a new attempt now, or ``None``. At most two queries."""
@@ -137,7 +137,7 @@ def attempt_start(
             if previous.deadline is None or now < previous.deadline:
                 return previous
             previous = attempt_submit(attempt=previous, now=previous.deadline)
-        reason = _start_refusal(assessment=assessment, student=student, previous=previous, now=now)
+        reason = attempt_start_refusal(assessment=assessment, student=student, previous=previous, now=now)
         if reason:
             raise AttemptRefused(reason)
 

@@ -124,7 +124,9 @@ def _gate(*, assessment: Assessment, student: User, now: datetime) -> Gate:
         previous = copy.copy(previous)
         previous.status = Attempt.Status.SUBMITTED
         previous.submitted_at = previous.deadline
-    reason = services._start_refusal(assessment=assessment, student=student, previous=previous, now=now)
+    reason = services.attempt_start_refusal(
+        assessment=assessment, student=student, previous=previous, now=now
+    )
     opens_at = None
     if previous is not None and previous.submitted_at is not None and assessment.cooldown_hours:
         candidate = previous.submitted_at + timedelta(hours=assessment.cooldown_hours)
