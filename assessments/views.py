@@ -11,11 +11,10 @@ else gets 404, as the API does.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from functools import wraps
 from typing import Any
@@ -23,25 +22,22 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from assessments import selectors, services
+from assessments import page_selectors, selectors, services
 from assessments.forms import AttemptAnswersForm, field_name
 from assessments.markdown import render_stem
 from assessments.models import (
     Assessment,
     Attempt,
-    AttemptCompetencyScore,
     AttemptItem,
     Item,
     Response,
 )
-from competencies.models import LearningResource, MasteryLevel, Prerequisite
 from roster.models import User
 
 # --- access ---------------------------------------------------------------------------------------
@@ -74,74 +70,13 @@ def _attempt_or_404(request: HttpRequest, pk: int) -> Attempt:
         raise Http404 from None
 
 
-def _is_expired(attempt: Attempt, now: datetime) -> bool:
-    return attempt.deadline is not None and now >= attempt.deadline
-
-
 def _submit(attempt: Attempt, now: datetime) -> Attempt:
     """Submit, at the deadline when it has passed (the time the attempt actually closed)."""
-    closed_at = attempt.deadline if _is_expired(attempt, now) else now
+    closed_at = attempt.deadline if page_selectors.attempt_is_expired(attempt, now) else now
     return services.attempt_submit(attempt=attempt, now=closed_at)
 
 
-# --- reads for the pages --------------------------------------------------------------------------
-
-
-@dataclass
-class Gate:
-    """Where a student stands with one assessment: their attempts, an open one, and the gate."""
-
-    attempts: list[Attempt]
-    open_attempt: Attempt | None
-    reason: str | None
-    opens_at: datetime | None = None
-
-    @property
-    def can_start(self) -> bool:
-        return self.open_attempt is None and self.reason is None
-
-    @property
-    def cooldown_is_the_reason(self) -> bool:
-        """The service words a cooldown with an ISO timestamp; the page shows that time readably."""
-        return bool(self.reason and self.opens_at and self.reason.startswith("Cooldown"))
-
-    @property
-    def passed_attempt(self) -> Attempt | None:
-        return next((attempt for attempt in self.attempts if attempt.is_passed), None)
-
-
-def _gate(*, assessment: Assessment, student: User, now: datetime) -> Gate:
-    """The student's attempts (newest first) and why a new one may not start. One query, plus the gate's.
-
-    The refusal is the one ``attempt_start`` would give: an open attempt past its deadline counts as
-    submitted at its deadline, because starting submits it first.
-    """
-    attempts = list(Attempt.objects.filter(assessment=assessment, student=student).order_by("-number"))
-    previous = attempts[0] if attempts else None
-    if previous is not None and previous.status == Attempt.Status.IN_PROGRESS:
-        if not _is_expired(previous, now):
-            return Gate(attempts=attempts, open_attempt=previous, reason=None)
-        previous = copy.copy(previous)
-        previous.status = Attempt.Status.SUBMITTED
-        previous.submitted_at = previous.deadline
-    reason = services.attempt_start_refusal(
-        assessment=assessment, student=student, previous=previous, now=now
-    )
-    opens_at = None
-    if previous is not None and previous.submitted_at is not None and assessment.cooldown_hours:
-        candidate = previous.submitted_at + timedelta(hours=assessment.cooldown_hours)
-        opens_at = candidate if candidate > now else None
-    return Gate(attempts=attempts, open_attempt=None, reason=reason, opens_at=opens_at)
-
-
-def _resources(competency_ids: list[int]) -> list[LearningResource]:
-    if not competency_ids:
-        return []
-    return list(
-        LearningResource.objects.filter(competency_id__in=competency_ids)
-        .select_related("competency")
-        .order_by("competency__position", "competency_id", "position", "pk")
-    )
+# --- the form as the student sees it -------------------------------------------------------------
 
 
 @dataclass
@@ -242,7 +177,7 @@ def _item_views(
 def assessment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     assessment = _assessment_or_404(request, pk)
     now = timezone.now()
-    gate = _gate(assessment=assessment, student=request.user, now=now)
+    gate = page_selectors.assessment_gate_for_student(assessment=assessment, student=request.user, now=now)
     competency = assessment.competency
     used = len(gate.attempts)
     context = {
@@ -251,7 +186,7 @@ def assessment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "gate": gate,
         "attempts_used": used,
         "attempts_left": None if assessment.max_attempts is None else max(assessment.max_attempts - used, 0),
-        "resources": _resources([competency.pk] if competency else []),
+        "resources": page_selectors.lesson_resources_for([competency.pk] if competency else []),
         "now": now,
     }
     return render(request, "assessments/assessment_detail.html", context)
@@ -302,7 +237,7 @@ def attempt_take(request: HttpRequest, pk: int) -> HttpResponse:
     form_items = selectors.attempt_form(attempt=attempt)
     stored = selectors.attempt_responses(attempt=attempt)
     if request.method == "POST":
-        if _is_expired(attempt, now):
+        if page_selectors.attempt_is_expired(attempt, now):
             # Time is up: whatever reached the server before the deadline counts.
             _submit(attempt, now)
             messages.info(
@@ -375,7 +310,7 @@ def _render_attempt(
         "items": items,
         "answered": answered,
         "unanswered_count": len(items) - answered,
-        "is_closed": _is_expired(attempt, now),
+        "is_closed": page_selectors.attempt_is_expired(attempt, now),
         "remaining_seconds": remaining,
         "remaining_label": _clock(remaining) if remaining is not None else "",
         "errors": errors,
@@ -404,54 +339,12 @@ def attempt_submit(request: HttpRequest, pk: int) -> HttpResponse:
         "items": items,
         "unanswered": unanswered,
         "answered": len(items) - len(unanswered),
-        "is_closed": _is_expired(attempt, timezone.now()),
+        "is_closed": page_selectors.attempt_is_expired(attempt, timezone.now()),
     }
     return render(request, "assessments/attempt_submit.html", context)
 
 
 # --- the result -----------------------------------------------------------------------------------
-
-
-@dataclass
-class CompetencyRow:
-    row: AttemptCompetencyScore
-    level_name: str
-    top_points: Decimal | None
-
-    @property
-    def competency(self):
-        return self.row.competency
-
-
-def _competency_rows(attempt: Attempt) -> list[CompetencyRow]:
-    """The attempt's competency results with level names. Two queries."""
-    rows = list(
-        AttemptCompetencyScore.objects.filter(attempt=attempt)
-        .select_related("competency__framework")
-        .order_by("competency__position", "competency_id")
-    )
-    scale_ids = {row.competency.framework.mastery_scale_id for row in rows} - {None}
-    names: dict[tuple[int, Decimal], str] = {}
-    top: dict[int, Decimal] = {}
-    if scale_ids:
-        for scale_id, points, name in MasteryLevel.objects.filter(scale_id__in=scale_ids).values_list(
-            "scale_id", "points", "name"
-        ):
-            names[(scale_id, points)] = name
-            top[scale_id] = max(top.get(scale_id, points), points)
-    result = []
-    for row in rows:
-        scale_id = row.competency.framework.mastery_scale_id
-        result.append(
-            CompetencyRow(
-                row=row,
-                level_name=names.get((scale_id, row.level_points), "")
-                if row.level_points is not None
-                else "",
-                top_points=top.get(scale_id),
-            )
-        )
-    return result
 
 
 def _answer_display(view: ItemView, answer: Any) -> None:
@@ -463,33 +356,6 @@ def _answer_display(view: ItemView, answer: Any) -> None:
         view.answer_list = [choice["text"] for choice in view.choices if choice["id"] in selected]
     else:
         view.answer_text = str(answer)
-
-
-def _next_steps(*, attempt: Attempt, student: User, rows: list[CompetencyRow]) -> dict[str, Any]:
-    """What comes next: the competencies a met one unlocks, or the lessons to review. Two queries."""
-    met_ids = [row.row.competency_id for row in rows if row.row.is_met]
-    not_met_ids = [row.row.competency_id for row in rows if not row.row.is_met]
-    unlocked: list[dict[str, Any]] = []
-    if met_ids:
-        on_this_attempt = {row.row.competency_id for row in rows}
-        edges = (
-            Prerequisite.objects.filter(prerequisite_id__in=met_ids)
-            .exclude(competency_id__in=on_this_attempt)
-            .select_related("competency")
-            .order_by("competency__position", "competency_id")
-        )
-        seen: dict[int, dict[str, Any]] = {}
-        for edge in edges:
-            seen.setdefault(edge.competency_id, {"competency": edge.competency, "assessments": []})
-        if seen:
-            for assessment in Assessment.objects.filter(
-                Q(district__isnull=True) | Q(district_id=student.district_id),
-                competency_id__in=list(seen),
-                status=Assessment.Status.ACTIVE,
-            ).order_by("kind", "title"):
-                seen[assessment.competency_id]["assessments"].append(assessment)
-        unlocked = list(seen.values())
-    return {"unlocked": unlocked, "review": _resources(not_met_ids)}
 
 
 @student_page
@@ -512,9 +378,9 @@ def attempt_result(request: HttpRequest, pk: int) -> HttpResponse:
         Decimal(0),
     )
     pending_points = sum((view.item.max_points for view in pending), Decimal(0))
-    rows = _competency_rows(attempt)
+    rows = page_selectors.attempt_competency_rows(attempt)
     assessment = attempt.assessment
-    gate = _gate(assessment=assessment, student=request.user, now=now)
+    gate = page_selectors.assessment_gate_for_student(assessment=assessment, student=request.user, now=now)
     context = {
         "attempt": attempt,
         "assessment": assessment,
@@ -531,6 +397,6 @@ def attempt_result(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         "gate": gate,
         "is_latest": bool(gate.attempts) and gate.attempts[0].pk == attempt.pk,
-        **_next_steps(attempt=attempt, student=request.user, rows=rows),
+        **page_selectors.attempt_next_steps(attempt=attempt, student=request.user, rows=rows),
     }
     return render(request, "assessments/attempt_result.html", context)
