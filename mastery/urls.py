@@ -28,6 +28,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("ims/case/", include("competencies.case_urls")),
+    path("staff/", include("mastery.staff_urls")),
     path("", include("assessments.urls")),
+    path("", include("assessments.grading_urls")),
     path("", include("progress.urls")),
+    path("", include("progress.student_urls")),
 ]

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from django.db import connection
+from hypothesis import HealthCheck, settings
 
 from mastery.celery import app as celery_app
 
 DATA_DIR = Path(__file__).parent / "data"
+
+# Property-based tests: a bounded, repeatable number of examples in CI; more on demand
+# (HYPOTHESIS_PROFILE=thorough). No deadline: this machine is shared and its timing is noisy.
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
