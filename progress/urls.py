@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from progress import views
+from progress import student_views, views
 
 app_name = "progress"
 
@@ -11,5 +11,5 @@ urlpatterns = [
     path("teach/sections/<int:pk>/", views.section_detail, name="section"),
     path("teach/sections/<int:pk>/heatmap.csv", views.section_heatmap_csv, name="section-csv"),
     path("teach/flags/<int:pk>/<slug:action>/", views.flag_action, name="flag-action"),
-    path("path/", views.student_path, name="path"),
+    path("path/", student_views.student_path, name="path"),
 ]

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import csv
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from datetime import date
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,11 +23,11 @@ from django.utils.dateparse import parse_date
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from competencies.models import PacingTarget
-from progress import dashboard_selectors, flag_services, selectors
+from progress import dashboard_selectors, flag_services
 from progress.groups import section_groups
 from progress.models import CompetencyMastery, InterventionFlag
-from roster.models import Enrollment, User
+from progress.page_access import student_page, teacher_page  # noqa: F401
+from roster.models import Enrollment
 
 State = CompetencyMastery.State
 
@@ -42,24 +39,6 @@ STATE_ABBREVIATIONS = {
     State.LOCKED: "L",
 }
 STATE_LABELS = dict(State.choices)
-
-
-def _role_page(role: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @login_required
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.user.role != role or not request.user.is_active:
-                raise Http404
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-teacher_page = _role_page(User.Role.TEACHER)
-student_page = _role_page(User.Role.STUDENT)
 
 
 # --- the heatmap as a table: what the page shows and the CSV exports ----------------------------------
@@ -248,49 +227,3 @@ def _next_url(request: HttpRequest) -> str:
     ):
         return candidate
     return reverse("progress:teacher-home")
-
-
-# --- the student's path ---------------------------------------------------------------------------
-
-
-@student_page
-@require_GET
-def student_path(request: HttpRequest) -> HttpResponse:
-    """My competencies in order, what to do next first, and progress against the pacing guide."""
-    path = selectors.student_path(student=request.user)
-    parents = {item["parent"] for item in path if item["parent"] is not None}
-    leaves = [item for item in path if item["id"] not in parents]
-    today = timezone.localdate()
-    due = set(
-        PacingTarget.objects.filter(
-            guide__section__enrollments__user=request.user,
-            guide__section__enrollments__role=Enrollment.Role.STUDENT,
-            guide__section__enrollments__is_active=True,
-            guide__section__is_active=True,
-            competency_id__in=[item["id"] for item in leaves],
-            target_date__lte=today,
-        ).values_list("competency_id", flat=True)
-    )
-    mastered = sum(1 for item in leaves if item["state"] == State.MASTERED)
-    total = len(leaves)
-    next_item = next(
-        (item for item in leaves if item["state"] in (State.IN_PROGRESS, State.READY)),
-        None,
-    )
-    for item in path:
-        item["state_label"] = STATE_LABELS.get(item["state"], item["state"])
-        item["score_text"] = _score_text(item["score"])
-    return render(
-        request,
-        "progress/student_path.html",
-        {
-            "path": path,
-            "next_item": next_item,
-            "mastered": mastered,
-            "total": total,
-            "expected": len(due),
-            "mastered_percent": round(100 * mastered / total) if total else 0,
-            "behind": max(0, len(due) - mastered),
-            "today": today,
-        },
-    )
