@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from assessments import rescoring, selectors, services
 from assessments.markdown import render_stem
 from assessments.models import Attempt, Item, RescoreJob
-from roster.permissions import IsDistrictStaff, IsStudent
+from roster.permissions import ERROR_ANSWER, ErrorAnswersSchema, IsDistrictStaff, IsStudent
 
 DETAIL = inline_serializer("Detail", fields={"detail": serializers.CharField()})
 
@@ -170,6 +170,7 @@ def _conflict(reason: str) -> Response:
 
 class AttemptStartView(APIView):
     permission_classes = [IsStudent]
+    schema = ErrorAnswersSchema()
 
     @extend_schema(
         tags=["attempts"],
@@ -195,6 +196,7 @@ class AttemptStartView(APIView):
 
 class AttemptDetailView(APIView):
     permission_classes = [IsStudent]
+    schema = ErrorAnswersSchema()
 
     @extend_schema(
         tags=["attempts"],
@@ -211,6 +213,7 @@ class AttemptDetailView(APIView):
 
 class ResponseSaveView(APIView):
     permission_classes = [IsStudent]
+    schema = ErrorAnswersSchema()
 
     @extend_schema(
         tags=["attempts"],
@@ -218,7 +221,7 @@ class ResponseSaveView(APIView):
         request=AnswerSerializer,
         responses={
             200: StudentResponseSerializer,
-            400: DETAIL,
+            400: ERROR_ANSWER,
             404: DETAIL,
             409: OpenApiResponse(DETAIL, description="Submitted, or the time limit has passed."),
         },
@@ -246,6 +249,7 @@ class ResponseSaveView(APIView):
 
 class AttemptSubmitView(APIView):
     permission_classes = [IsStudent]
+    schema = ErrorAnswersSchema()
 
     @extend_schema(
         tags=["attempts"],
@@ -312,12 +316,6 @@ class StaffItemSerializer(serializers.Serializer):
         max_length=2000,
         help_text="Why the key changes; kept on the rescoring job a key change creates.",
     )
-    rescore_job = serializers.IntegerField(
-        read_only=True,
-        required=False,
-        help_text="Answering a PATCH that changed the key, points or alignments: the rescoring job's id "
-        "(follow it at rescore-jobs/{id}/).",
-    )
 
     def validate_alignments(self, alignments: list[dict[str, Any]]) -> list[dict[str, Any]]:
         wanted = {alignment["competency"] for alignment in alignments}
@@ -332,6 +330,16 @@ class StaffItemSerializer(serializers.Serializer):
         if len(wanted) != len(alignments):
             raise serializers.ValidationError("Each competency may be aligned once.")
         return alignments
+
+
+class StaffItemChangedSerializer(StaffItemSerializer):
+    """The answer to a PATCH: the item, and the rescoring job when the change started one."""
+
+    rescore_job = serializers.IntegerField(
+        required=False,
+        help_text="Only when the PATCH changed the key, points or alignments: the rescoring job's id "
+        "(follow it at rescore-jobs/{id}/).",
+    )
 
 
 def _item_staff_payload(item: Item) -> dict[str, Any]:
@@ -398,6 +406,7 @@ def _invalid(serializer: serializers.Serializer) -> Response:
 
 class ItemListView(APIView):
     permission_classes = [IsDistrictStaff]
+    schema = ErrorAnswersSchema()
 
     @extend_schema(
         tags=["item bank"], summary="The item bank with keys", responses={200: StaffItemSerializer(many=True)}
@@ -411,7 +420,7 @@ class ItemListView(APIView):
         tags=["item bank"],
         summary="Add an item to the district's bank",
         request=StaffItemSerializer,
-        responses={201: StaffItemSerializer, 400: DETAIL},
+        responses={201: StaffItemSerializer, 400: ERROR_ANSWER},
     )
     def post(self, request: Request) -> Response:
         serializer = StaffItemSerializer(data=request.data, context={"request": request})
@@ -426,6 +435,7 @@ class ItemListView(APIView):
 
 class ItemDetailView(APIView):
     permission_classes = [IsDistrictStaff]
+    schema = ErrorAnswersSchema()
 
     @extend_schema(
         tags=["item bank"], summary="One item with its key", responses={200: StaffItemSerializer, 404: DETAIL}
@@ -441,7 +451,7 @@ class ItemDetailView(APIView):
         tags=["item bank"],
         summary="Change an item; a change to its key, points or alignments raises key_version",
         request=StaffItemSerializer,
-        responses={200: StaffItemSerializer, 400: DETAIL, 403: DETAIL, 404: DETAIL},
+        responses={200: StaffItemChangedSerializer, 400: ERROR_ANSWER, 403: DETAIL, 404: DETAIL},
     )
     def patch(self, request: Request, pk: int) -> Response:
         try:
@@ -497,6 +507,7 @@ class RescoreJobSerializer(serializers.ModelSerializer):
 
 class RescoreJobDetailView(APIView):
     permission_classes = [IsDistrictStaff]
+    schema = ErrorAnswersSchema()
 
     @extend_schema(
         tags=["item bank"],

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from assessments import services
 from assessments.models import Assessment, Attempt, AttemptCompetencyScore
@@ -147,3 +147,27 @@ def attempt_next_steps(*, attempt: Attempt, student: User, rows: list[Competency
                 seen[assessment.competency_id]["assessments"].append(assessment)
         unlocked = list(seen.values())
     return {"unlocked": unlocked, "review": lesson_resources_for(not_met_ids)}
+
+
+def attempt_history_for_student(*, student: User) -> list[Attempt]:
+    """Every submitted attempt of the student, newest first, with its assessment, the number of items
+    on its form (``item_count``) and its competency results (``competency_rows``, by position). Two
+    queries, whatever the number of attempts."""
+    attempts = list(
+        Attempt.objects.filter(student=student)
+        .exclude(status=Attempt.Status.IN_PROGRESS)
+        .select_related("assessment")
+        .annotate(item_count=Count("attempt_items", distinct=True))
+        .order_by("-submitted_at", "-pk")
+    )
+    rows: dict[int, list[AttemptCompetencyScore]] = {attempt.pk: [] for attempt in attempts}
+    if attempts:
+        for row in (
+            AttemptCompetencyScore.objects.filter(attempt_id__in=list(rows))
+            .select_related("competency")
+            .order_by("competency__position", "competency_id")
+        ):
+            rows[row.attempt_id].append(row)
+    for attempt in attempts:
+        attempt.competency_rows = rows[attempt.pk]
+    return attempts

@@ -2,18 +2,31 @@
 
 A key change raises the item's ``key_version`` and creates a ``RescoreJob``; the job runs on the
 Celery worker (queue ``bulk``) after the change commits. The job works set-based, in batches of
-``ASSESSMENTS_RESCORE_BATCH_SIZE`` responses (default 5,000) taken by id range:
+``ASSESSMENTS_RESCORE_BATCH_SIZE`` responses (default 100,000), keyset-paginated on the response id
+(index ``response_item_id_keyset`` on ``(item_id, id)``, migration 0004).
 
-1. the batch's *distinct* answers are scored in Python by ``assessments.scoring`` (the very functions
-   that score a submit, so a rescored score is exactly a fresh score; a choice item has a handful of
-   distinct answers, a short-text item at most one per row);
-2. on PostgreSQL one statement (a data-modifying CTE) joins the responses to that ``(answer, score)``
-   VALUES list, updates their score, stamps ``scored_key_version`` and inserts a ``ResponseScoreChange``
-   (old and new score) for each response whose score changed. SQLite, used by the demo, takes the same
-   steps with ``bulk_update``/``bulk_create``;
-3. the totals (score, max score, passed) and per-competency scores of the batch's completed attempts
-   are recomputed set-based from their responses, and the attempts are announced (below);
-4. the job's ``done`` and ``changed`` are recounted from the database.
+On PostgreSQL a batch is three statements whatever its size, and no row passes through Python:
+
+1. the job row's lock;
+2. ONE data-modifying statement takes the next pending responses, joins them to the run's answer map
+   (a temporary table of ``(item, key version, answer) -> score``), updates their score, stamps
+   ``scored_key_version``, inserts a ``ResponseScoreChange`` (old and new score) for each response
+   whose score changed and adds the batch to the job's ``done`` and ``changed``. The map is filled
+   with the *distinct* answers the batches meet, scored once by ``assessments.scoring`` (the very
+   functions that score a submit, so a rescored score is exactly a fresh score): when a batch meets
+   answers the map lacks, they are scored, inserted in one query, and the statement runs again for
+   the same rows (a choice item's handful of answers: once per job);
+3. ONE statement (``attempts_recompute``) recomputes the totals (score, max score, passed) and the
+   per-competency scores of the batch's completed attempts from their responses, writes only what
+   differs, deletes competency rows no longer aligned, and names the attempts whose result changed;
+   when only how answers score changed (not points, alignments or rubric), only the attempts whose
+   response score changed are recomputed (the others' results cannot change).
+
+A run sets ``jit = off`` and a larger ``work_mem`` for its session (compiling these plans cost more
+than running them) and restores them afterwards. SQLite, used by the demo, takes the same steps with
+the ORM (``bulk_update``/``bulk_create``, the recompute in Python: ``_attempts_recompute_python``,
+the reference the SQL is tested against). The job's ``done`` and ``changed`` are recounted from the
+data at the end of the run.
 
 Each batch is one transaction holding the job row's lock, and only responses still below the target
 key version are touched, so a re-run changes nothing and a job whose worker died mid-way resumes
@@ -33,10 +46,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -60,10 +74,12 @@ from assessments.models import (
     Response,
     ResponseScoreChange,
 )
-from competencies.models import MasteryLevel
+from competencies.models import Competency, Framework, MasteryLevel
 from roster.models import User
 
-DEFAULT_BATCH_SIZE = 5_000
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 100_000
 _NO_UPPER_BOUND = 2**63 - 1
 
 
@@ -139,9 +155,33 @@ def _pending_responses(item_ids: Iterable[int]) -> QuerySet[Response]:
 
 
 def _enqueue(job_id: int) -> None:
+    """Publish a committed job. A broker that cannot be reached must not fail the change that made the
+    job (it is committed): the job stays pending and ``rescore_jobs_requeue_stale`` publishes it again."""
     from assessments import tasks  # tasks import this module
 
-    tasks.rescore_job_run.delay(job_id)
+    try:
+        tasks.rescore_job_run.delay(job_id)
+    except Exception as error:  # any broker failure: the job row is the record of the work
+        logger.warning(
+            "broker unavailable: rescore job %s not queued (%s: %s); it will be re-queued",
+            job_id,
+            type(error).__name__,
+            error,
+        )
+
+
+def rescore_jobs_requeue_stale(*, older_than: timedelta = timedelta(minutes=10)) -> list[int]:
+    """Publish again the jobs still pending after ``older_than`` (their message was never sent or was
+    lost). A job resumes from the data, so a second message for a job that did start is harmless."""
+    cutoff = timezone.now() - older_than
+    job_ids = list(
+        RescoreJob.objects.filter(status=RescoreJob.Status.PENDING, created_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for job_id in job_ids:
+        _enqueue(job_id)
+    return job_ids
 
 
 def rescore_job_create(
@@ -251,6 +291,9 @@ class _Target:
     item_id: int
     key_version: int
     snapshot: dict[str, Any]
+    #: Only how answers score changed (not points, alignments or rubric): then an attempt's result
+    #: can change only where a response's score did, and only those attempts are recomputed.
+    scores_only: bool = False
 
     @property
     def is_rubric(self) -> bool:
@@ -306,19 +349,30 @@ def _score_answer_text(answer_text: str | None, key: scoring.ItemKey) -> Decimal
     return score if score is not None else scoring.ZERO
 
 
+# --- PostgreSQL: one statement per batch ------------------------------------------------------------
+
+#: A session's map of ``(item, key version, answer) -> score``, filled with the distinct answers the
+#: batches meet, scored once in Python. A temporary table: never logged, private to the connection.
+_ANSWER_MAP = "rescore_answer_score"
+
 _PG_RESCORE_SQL = """
-WITH answers (answer, new_score) AS (VALUES {values}),
-target AS (
-    SELECT r.id, r.attempt_id, r.score AS old_score, r.scored_key_version AS old_key_version,
-           {new_score} AS new_score
-    FROM {response} r {join}
+WITH span AS MATERIALIZED (
+    SELECT r.id, r.attempt_id, r.answer, r.score, r.scored_key_version
+    FROM {response} r
     WHERE r.item_id = %(item)s AND r.scored_key_version < %(version)s
       AND r.id > %(lower)s AND r.id <= %(upper)s
+    ORDER BY r.id
+    LIMIT %(size)s
+),
+target AS (
+    SELECT s.id, s.attempt_id, s.answer, s.score AS old_score, s.scored_key_version AS old_key_version,
+           {new_score} AS new_score, {matched} AS matched
+    FROM span s {join}
 ),
 updated AS (
     UPDATE {response} r SET score = t.new_score, scored_key_version = %(version)s
     FROM target t
-    WHERE r.id = t.id AND r.scored_key_version < %(version)s
+    WHERE r.id = t.id AND t.matched AND r.scored_key_version < %(version)s
     RETURNING r.id, r.attempt_id, t.old_score, t.new_score, t.old_key_version
 ),
 recorded AS (
@@ -329,60 +383,145 @@ recorded AS (
     WHERE u.old_score IS DISTINCT FROM u.new_score
     ON CONFLICT (job_id, response_id) DO NOTHING
     RETURNING 1
+),
+counts AS (SELECT (SELECT count(*) FROM updated) AS updated, (SELECT count(*) FROM recorded) AS recorded),
+progress AS (
+    UPDATE {job} j SET done = least(j.total, j.done + c.updated),
+                       changed = least(least(j.total, j.done + c.updated), j.changed + c.recorded)
+    FROM counts c
+    WHERE j.id = %(job)s
+    RETURNING 1
 )
-SELECT (SELECT count(*) FROM updated),
-       (SELECT count(*) FROM recorded),
-       (SELECT coalesce(array_agg(DISTINCT attempt_id), '{{}}') FROM updated)
+SELECT (SELECT count(*) FROM span),
+       (SELECT max(id) FROM span),
+       (SELECT coalesce(array_agg(DISTINCT attempt_id), '{{}}') FROM updated
+        WHERE NOT %(changed_only)s OR old_score IS DISTINCT FROM new_score),
+       (SELECT coalesce(array_agg(DISTINCT coalesce(answer, 'null'::jsonb)::text), '{{}}')
+        FROM target WHERE NOT matched),
+       (SELECT count(*) FROM progress)
 """
 
 
-def _batch_postgresql(*, job_id: int, target: _Target, lower: int, upper: int, now: datetime) -> _BatchResult:
-    """Two queries: the batch's distinct answers, then one statement that rescores and records."""
+#: Session settings for a run: no JIT (compiling the batch statements' plans costs more than running
+#: them: seconds per batch) and memory for the batch's sorts and hashes instead of temporary files.
+_SESSION_SETTINGS = {"jit": "off", "work_mem": "64MB"}
+
+
+@contextlib.contextmanager
+def _run_session() -> Any:
+    """On PostgreSQL, for one run: the temporary answer map and the session settings (two queries),
+    dropped and restored afterwards whatever happens (two more). Nothing elsewhere."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    names = sorted(_SESSION_SETTINGS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_ANSWER_MAP} (item_id bigint NOT NULL, "
+            "key_version integer NOT NULL, answer jsonb NOT NULL, score numeric NOT NULL, "
+            "PRIMARY KEY (item_id, key_version, answer))"
+        )
+        cursor.execute(
+            "SELECT " + ", ".join("current_setting(%s)" for _ in names) + ", "
+            + ", ".join("set_config(%s, %s, false)" for _ in names),
+            [*names, *(value for name in names for value in (name, _SESSION_SETTINGS[name]))],
+        )  # fmt: skip
+        previous = cursor.fetchone()[: len(names)]
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{_ANSWER_MAP}")
+            cursor.execute(
+                "SELECT " + ", ".join("set_config(%s, %s, false)" for _ in names),
+                [value for name, old in zip(names, previous, strict=True) for value in (name, old)],
+            )
+
+
+def _answer_map_add(target: _Target, answer_texts: list[str]) -> None:
+    """Score ``answer_texts`` (the JSON text of distinct answers) with the target's key; one query."""
+    key = _scoring_key(target.snapshot)
+    scores = [_score_answer_text(None if text == "null" else text, key) for text in answer_texts]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_ANSWER_MAP} (item_id, key_version, answer, score) "
+            "SELECT %s, %s, a.answer, a.score FROM unnest(%s::jsonb[], %s::numeric[]) a (answer, score) "
+            "ON CONFLICT DO NOTHING",
+            [target.item_id, target.key_version, answer_texts, scores],
+        )
+
+
+def _batch_statement(*, job_id: int, target: _Target, lower: int, upper: int, size: int, now: datetime):
+    """Run the batch statement: returns (span rows, span's last id, attempt ids, unscored answers)."""
     quote = connection.ops.quote_name
-    response_table = quote(Response._meta.db_table)
     params: dict[str, Any] = {
         "item": target.item_id,
         "version": target.key_version,
         "lower": lower,
         "upper": upper,
+        "size": size,
         "job": job_id,
         "now": now,
+        "changed_only": target.scores_only,
     }
     if target.is_rubric:
         params["cap"] = _rubric_cap(target.snapshot)
-        values, join = "(NULL::jsonb, NULL::numeric)", ""
-        new_score = "CASE WHEN r.score > %(cap)s THEN %(cap)s ELSE r.score END"
+        join = ""
+        new_score = "CASE WHEN s.score > %(cap)s THEN %(cap)s ELSE s.score END"
+        matched = "true"
     else:
-        key = _scoring_key(target.snapshot)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT DISTINCT r.answer::text FROM {response_table} r "
-                "WHERE r.item_id = %s AND r.scored_key_version < %s AND r.id > %s AND r.id <= %s",
-                [target.item_id, target.key_version, lower, upper],
-            )
-            answers = [row[0] for row in cursor.fetchall()]
-        if not answers:
-            return _BatchResult(processed=0, attempt_ids=[])
-        rows = []
-        for index, answer_text in enumerate(answers):
-            # A SQL NULL answer (never answered) joins as the JSON null, which scores the same.
-            params[f"a{index}"] = "null" if answer_text is None else answer_text
-            params[f"s{index}"] = _score_answer_text(answer_text, key)
-            rows.append(f"(%(a{index})s::jsonb, %(s{index})s::numeric)")
-        values = ", ".join(rows)
-        join = "JOIN answers a ON coalesce(r.answer, 'null'::jsonb) = a.answer"
-        new_score = "a.new_score"
+        join = (
+            f"LEFT JOIN {_ANSWER_MAP} m ON m.item_id = %(item)s AND m.key_version = %(version)s "
+            "AND m.answer = coalesce(s.answer, 'null'::jsonb)"
+        )
+        new_score, matched = "m.score", "m.answer IS NOT NULL"
     sql = _PG_RESCORE_SQL.format(
-        values=values,
+        response=quote(Response._meta.db_table),
+        change=quote(ResponseScoreChange._meta.db_table),
+        job=quote(RescoreJob._meta.db_table),
         join=join,
         new_score=new_score,
-        response=response_table,
-        change=quote(ResponseScoreChange._meta.db_table),
+        matched=matched,
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        processed, _recorded, attempt_ids = cursor.fetchone()
-    return _BatchResult(processed=processed, attempt_ids=list(attempt_ids))
+        spanned, last_id, attempt_ids, unscored, _progress = cursor.fetchone()
+    return spanned, last_id, list(attempt_ids), list(unscored)
+
+
+def _rescore_batch_postgresql(
+    *, job_id: int, target: _Target, lower: int, size: int
+) -> tuple[int, bool] | None:
+    """One batch in one transaction, keyset-paginated on the response id: the next ``size`` pending
+    responses of ``target`` after id ``lower``. Returns the batch's last id and whether more may
+    follow, or ``None`` when the job row is gone.
+
+    Queries: the job row's lock; the batch statement (rescore, record changes, count progress); when
+    the batch holds answers the map has not scored yet, their insertion into the map and the
+    statement again for the same rows; the attempts' recompute. None depends on the batch's size.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # The job row's lock makes concurrent runners of one job (a redelivered message beside a
+        # re-enqueued one) take turns, batch by batch.
+        if not RescoreJob.objects.select_for_update().filter(pk=job_id).exists():
+            return None
+        spanned, last_id, attempt_ids, unscored = _batch_statement(
+            job_id=job_id, target=target, lower=lower, upper=_NO_UPPER_BOUND, size=size, now=now
+        )
+        if unscored:
+            _answer_map_add(target, unscored)
+            _, _, more_ids, unscored = _batch_statement(
+                job_id=job_id, target=target, lower=lower, upper=last_id, size=size, now=now
+            )
+            if unscored:  # pragma: no cover - the map was just filled with these very answers
+                raise RuntimeError(f"Rescoring left answers unscored: {unscored[:5]}")
+            attempt_ids = sorted(set(attempt_ids) | set(more_ids))
+        if attempt_ids:
+            _announce(attempts_recompute(attempt_ids=attempt_ids))
+    if not spanned:
+        return lower, False
+    return last_id, spanned >= size
 
 
 def _batch_generic(*, job_id: int, target: _Target, lower: int, upper: int, now: datetime) -> _BatchResult:
@@ -438,15 +577,166 @@ def _id_set(ids: Iterable[int]) -> Any:
     return ids
 
 
+_PG_RECOMPUTE_SQL = """
+WITH batch AS MATERIALIZED (
+    SELECT a.id, a.student_id
+    FROM unnest(%(ids)s::bigint[]) AS x (id) JOIN {attempt} a ON a.id = x.id
+    WHERE a.status = %(completed)s
+),
+form AS MATERIALIZED (
+    SELECT ai.attempt_id, ai.item_id, i.max_points,
+           coalesce((SELECT r.score FROM {response} r
+                     WHERE r.attempt_id = ai.attempt_id AND r.item_id = ai.item_id), 0) AS score
+    FROM batch b
+    JOIN {attempt_item} ai ON ai.attempt_id = b.id
+    JOIN {item} i ON i.id = ai.item_id
+),
+sums AS (
+    SELECT f.attempt_id, al.competency_id, sum(f.score / f.max_points * al.points) AS earned,
+           sum(al.points) AS possible
+    FROM form f JOIN {alignment} al ON al.item_id = f.item_id
+    GROUP BY f.attempt_id, al.competency_id
+),
+scales AS (
+    SELECT c.id AS competency_id, fw.mastery_scale_id AS scale_id, max(l.points) AS top,
+           max(l.points) FILTER (WHERE l.is_mastery) AS mastery
+    FROM {competency} c
+    JOIN {framework} fw ON fw.id = c.framework_id
+    LEFT JOIN {level} l ON l.scale_id = fw.mastery_scale_id
+    WHERE c.id IN (SELECT DISTINCT competency_id FROM sums)
+    GROUP BY c.id, fw.mastery_scale_id
+),
+fractions AS (
+    SELECT s.attempt_id, s.competency_id, s.earned, s.possible, sc.scale_id, sc.top, sc.mastery,
+           least(greatest(CASE WHEN s.possible > 0 THEN s.earned / s.possible ELSE 0 END, 0), 1) AS fraction
+    FROM sums s JOIN scales sc ON sc.competency_id = s.competency_id
+),
+scored AS (
+    SELECT f.attempt_id, f.competency_id, round(f.earned, 2) AS earned, round(f.possible, 2) AS possible,
+           CASE WHEN f.mastery IS NULL THEN round(f.fraction * 100, 2) ELSE round(f.fraction * f.top, 2) END
+               AS score,
+           f.fraction, f.scale_id, f.mastery
+    FROM fractions f
+),
+results AS (
+    SELECT s.attempt_id, s.competency_id, s.earned, s.possible, s.score, lv.points AS level_points,
+           CASE WHEN s.mastery IS NULL THEN s.fraction >= %(default_fraction)s
+                ELSE coalesce(lv.points >= s.mastery, false) END AS is_met
+    FROM scored s
+    LEFT JOIN LATERAL (
+        SELECT max(l.points) AS points FROM {level} l
+        WHERE s.mastery IS NOT NULL AND l.scale_id = s.scale_id AND l.points <= s.score
+    ) lv ON true
+),
+stored AS MATERIALIZED (
+    SELECT st.id, st.attempt_id, st.competency_id, st.earned, st.possible, st.score, st.level_points,
+           st.is_met
+    FROM batch b JOIN {score} st ON st.attempt_id = b.id
+),
+differing AS (
+    SELECT res.*, st.id AS stored_id FROM results res
+    LEFT JOIN stored st ON st.attempt_id = res.attempt_id AND st.competency_id = res.competency_id
+    WHERE st.id IS NULL
+       OR (st.earned, st.possible, st.score, st.level_points, st.is_met)
+          IS DISTINCT FROM (res.earned, res.possible, res.score, res.level_points, res.is_met)
+),
+rewritten_scores AS (
+    UPDATE {score} st SET earned = d.earned, possible = d.possible, score = d.score,
+                          level_points = d.level_points, is_met = d.is_met
+    FROM differing d
+    WHERE st.id = d.stored_id
+    RETURNING st.attempt_id
+),
+inserted_scores AS (
+    INSERT INTO {score} (attempt_id, competency_id, earned, possible, score, level_points, is_met)
+    SELECT attempt_id, competency_id, earned, possible, score, level_points, is_met FROM differing
+    WHERE stored_id IS NULL
+    ON CONFLICT (attempt_id, competency_id) DO UPDATE SET
+        earned = EXCLUDED.earned, possible = EXCLUDED.possible, score = EXCLUDED.score,
+        level_points = EXCLUDED.level_points, is_met = EXCLUDED.is_met
+    RETURNING attempt_id
+),
+stale AS (
+    DELETE FROM {score} st
+    WHERE st.id IN (
+        SELECT s.id FROM stored s
+        LEFT JOIN results res ON res.attempt_id = s.attempt_id AND res.competency_id = s.competency_id
+        WHERE res.attempt_id IS NULL
+    )
+    RETURNING st.attempt_id
+),
+totals AS (
+    SELECT b.id, round(coalesce(sum(f.score), 0), 2) AS score, round(coalesce(sum(f.max_points), 0), 2)
+           AS max_score
+    FROM batch b LEFT JOIN form f ON f.attempt_id = b.id
+    GROUP BY b.id
+),
+met AS (SELECT attempt_id, bool_and(is_met) AS all_met FROM results GROUP BY attempt_id),
+passed AS (
+    SELECT t.id, t.score, t.max_score,
+           CASE WHEN m.all_met IS NOT NULL THEN m.all_met
+                WHEN t.max_score > 0 THEN t.score / t.max_score >= %(default_fraction)s
+                ELSE false END AS is_passed
+    FROM totals t LEFT JOIN met m ON m.attempt_id = t.id
+),
+rewritten AS (
+    UPDATE {attempt} a SET score = p.score, max_score = p.max_score, is_passed = p.is_passed
+    FROM passed p
+    WHERE a.id = p.id
+      AND (a.score, a.max_score, a.is_passed) IS DISTINCT FROM (p.score, p.max_score, p.is_passed)
+    RETURNING a.id
+)
+SELECT b.id, b.student_id FROM batch b
+WHERE b.id IN (
+    SELECT attempt_id FROM rewritten_scores UNION SELECT attempt_id FROM inserted_scores
+    UNION SELECT attempt_id FROM stale UNION SELECT id FROM rewritten
+)
+ORDER BY b.id
+"""
+
+
 def attempts_recompute(*, attempt_ids: Iterable[int]) -> list[tuple[int, int]]:
     """Recompute the totals and per-competency scores of the completed attempts among ``attempt_ids``
-    from their stored response scores, set-based (the rule of ``services._attempt_complete``), and
-    write only what differs from what is stored.
+    from their stored response scores (the rule of ``services._attempt_complete``), and write only
+    what differs from what is stored.
 
-    Returns ``(attempt_id, student_id)`` of the attempts whose result changed. At most nine queries
-    whatever the number of attempts. Attempts still awaiting rubric grading are left alone: grading
-    completes them.
+    Returns ``(attempt_id, student_id)`` of the attempts whose result changed, by id. Attempts still
+    awaiting rubric grading are left alone: grading completes them. On PostgreSQL this is ONE
+    set-based statement (totals, competency upsert, stale rows deleted) whatever the number of
+    attempts; elsewhere at most nine queries (``_attempts_recompute_python``).
     """
+    ids = sorted(set(attempt_ids))
+    if not ids:
+        return []
+    if connection.vendor != "postgresql":
+        return _attempts_recompute_python(attempt_ids=ids)
+    quote = connection.ops.quote_name
+    sql = _PG_RECOMPUTE_SQL.format(
+        attempt=quote(Attempt._meta.db_table),
+        attempt_item=quote(AttemptItem._meta.db_table),
+        item=quote(Item._meta.db_table),
+        response=quote(Response._meta.db_table),
+        alignment=quote(ItemAlignment._meta.db_table),
+        competency=quote(Competency._meta.db_table),
+        framework=quote(Framework._meta.db_table),
+        level=quote(MasteryLevel._meta.db_table),
+        score=quote(AttemptCompetencyScore._meta.db_table),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "ids": ids,
+                "completed": Attempt.Status.COMPLETED.value,
+                "default_fraction": scoring.DEFAULT_MASTERY_FRACTION,
+            },
+        )
+        return [(attempt_id, student_id) for attempt_id, student_id in cursor.fetchall()]
+
+
+def _attempts_recompute_python(*, attempt_ids: Iterable[int]) -> list[tuple[int, int]]:
+    """``attempts_recompute`` in Python over the loaded rows (SQLite; the reference the SQL of
+    PostgreSQL is tested against). At most nine queries whatever the number of attempts."""
     stored = {
         pk: (student_id, (score, max_score, is_passed))
         for pk, student_id, score, max_score, is_passed in Attempt.objects.filter(
@@ -596,43 +886,80 @@ def _announce(recomputed: list[tuple[int, int]]) -> None:
         signals.attempt_scored.send(sender=Attempt, attempt_id=attempt_id, student_id=student_id)
 
 
+#: Snapshot fields that change how an answer scores and nothing else.
+_SCORING_ONLY_FIELDS = frozenset(
+    {"key_version", "type", "partial_credit", "correct_choice_ids", "answer_value", "answer_tolerance",
+     "accepted_answers"}
+)  # fmt: skip
+
+
+def _scores_only(job: RescoreJob, item_id: int) -> bool:
+    """Whether the job's recorded change of the item touched only how answers score (not forced,
+    not points, alignments or rubric). Unknown changes count as touching everything."""
+    changes = job.changes if isinstance(job.changes, dict) else {}
+    change = changes.get(str(item_id))
+    if "forced" in changes or not isinstance(change, dict) or not change:
+        return False
+    return set(change) <= _SCORING_ONLY_FIELDS
+
+
 def _targets(job: RescoreJob) -> list[_Target]:
     items = job.items.order_by("pk").prefetch_related("choices", "rubric_levels", "alignments")
     return [
-        _Target(item_id=item.pk, key_version=item.key_version, snapshot=item_key_snapshot(item))
+        _Target(
+            item_id=item.pk,
+            key_version=item.key_version,
+            snapshot=item_key_snapshot(item),
+            scores_only=_scores_only(job, item.pk),
+        )
         for item in items
     ]
 
 
-def _rescore_batch(
+def _rescore_batch_generic(
     *, job_id: int, target: _Target, lower: int, size: int, total: int, targets: list[_Target]
-) -> tuple[int, int] | None:
-    """One batch in one transaction: the pending responses of ``target`` after id ``lower``, up to
-    ``size`` of them. Returns the batch's upper id bound and the responses the job still has to do,
-    or ``None`` when the job row is gone. The query count does not depend on ``size``.
+) -> tuple[int, bool] | None:
+    """One batch in one transaction with the ORM (SQLite): the pending responses of ``target`` after
+    id ``lower``, up to ``size`` of them, progress recounted from the data. Returns the batch's upper
+    id bound and whether more may follow, or ``None`` when the job row is gone. The query count does
+    not depend on ``size``.
     """
     now = timezone.now()
     with transaction.atomic():
-        # The job row's lock makes concurrent runners of one job (a redelivered message beside a
-        # re-enqueued one) take turns, batch by batch.
         if not RescoreJob.objects.select_for_update().filter(pk=job_id).exists():
             return None
         upper = _batch_upper_bound(target, lower, size)
-        run = _batch_postgresql if connection.vendor == "postgresql" else _batch_generic
-        result = run(job_id=job_id, target=target, lower=lower, upper=upper, now=now)
+        result = _batch_generic(job_id=job_id, target=target, lower=lower, upper=upper, now=now)
         if result.processed:
             _announce(attempts_recompute(attempt_ids=result.attempt_ids))
-        remaining = _progress_update(job_id, total, targets)
-    return upper, remaining
+        _progress_update(job_id, total, targets)
+    return upper, upper < _NO_UPPER_BOUND
+
+
+def _rescore_target(*, job: RescoreJob, target: _Target, size: int, targets: list[_Target]) -> bool:
+    """Every pending response of one target, batch after batch; ``False`` when the job row is gone."""
+    lower, more = 0, True
+    while more:
+        if connection.vendor == "postgresql":
+            step = _rescore_batch_postgresql(job_id=job.pk, target=target, lower=lower, size=size)
+        else:
+            step = _rescore_batch_generic(
+                job_id=job.pk, target=target, lower=lower, size=size, total=job.total, targets=targets
+            )
+        if step is None:
+            return False
+        lower, more = step
+    return True
 
 
 def rescore_job_run(*, job_id: int, batch_size: int | None = None) -> RescoreJob:
     """Run (or resume) a job to the end: every pending response of its items rescored in batches,
-    attempt totals and competency scores following, progress recounted after each batch.
+    attempt totals and competency scores following, progress counted in each batch's transaction.
 
     Idempotent: only responses below the item's key version are touched, so a second run changes
     nothing, and a run after a crash continues from the data. A failure marks the job ``failed``
-    with the error and is raised again (the task retries transient database errors).
+    with the error and is raised again (the task retries transient database errors). At the end
+    ``done`` and ``changed`` are recounted from the data.
     """
     size = _batch_size(batch_size)
     job = RescoreJob.objects.get(pk=job_id)
@@ -645,21 +972,19 @@ def rescore_job_run(*, job_id: int, batch_size: int | None = None) -> RescoreJob
     try:
         targets = _targets(job)
         remaining = 0
-        # A second pass picks up anything a concurrent writer left below the version mid-run.
-        for _pass in range(2):
-            for target in targets:
-                lower = 0
-                while lower < _NO_UPPER_BOUND:
-                    step = _rescore_batch(
-                        job_id=job_id, target=target, lower=lower, size=size, total=job.total, targets=targets
-                    )
-                    if step is None:
+        with _run_session():
+            # A second pass picks up anything a concurrent writer left below the version mid-run.
+            for _pass in range(2):
+                for target in targets:
+                    if not _rescore_target(job=job, target=target, size=size, targets=targets):
                         return job
-                    lower, remaining = step
-            if not remaining:
-                break
+                remaining = _remaining(targets)
+                if not remaining:
+                    break
+        done = min(job.total, max(0, job.total - remaining))
+        changed = min(done, ResponseScoreChange.objects.filter(job_id=job_id).count())
         RescoreJob.objects.filter(pk=job_id).update(
-            status=RescoreJob.Status.COMPLETED, finished_at=timezone.now()
+            status=RescoreJob.Status.COMPLETED, finished_at=timezone.now(), done=done, changed=changed
         )
     except Exception as error:
         # The connection itself may be gone; then the task's retry (or a re-run) will tell.

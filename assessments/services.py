@@ -5,9 +5,10 @@ item bank. Each service owns its transaction; announcements to higher layers go 
 
 from __future__ import annotations
 
+import copy
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -67,7 +68,96 @@ class ItemNotOnForm(Exception):
 def attempt_start_refusal(
     *, assessment: Assessment, student: User, previous: Attempt | None, now: datetime
 ) -> str | None:
-    """Why the student may not start a new attempt now, or ``None``. At most two queries."""
+    """Why the student may not start a new attempt now, or ``None``. At most two queries: a passed
+    practice (``pass_practice`` remediation after a failed attempt) and the start gate's own."""
+    refusals = attempt_start_refusals(
+        student=student,
+        assessments=[assessment],
+        previous={assessment.pk: previous} if previous is not None else {},
+        now=now,
+        ask_gate=True,
+    )
+    return refusals[assessment.pk]
+
+
+def attempt_start_refusals(
+    *,
+    student: User,
+    assessments: Sequence[Assessment],
+    previous: Mapping[int, Attempt] | None = None,
+    now: datetime | None = None,
+    ask_gate: bool = False,
+) -> dict[int, str | None]:
+    """Why the student may not start a new attempt at each assessment now (``None`` when they may),
+    keyed by assessment id, with the wording ``attempt_start`` refuses with.
+
+    The checks this app owns: status, attempts used, cooldown, ``pass_practice`` remediation. An
+    open attempt still within its time can be resumed (``None``); one past its deadline counts as
+    submitted at its deadline, because starting submits it first. ``previous`` (assessment id -> the
+    student's last attempt there; a missing key means none) may be passed in when the caller has it.
+    ``settings.ASSESSMENTS_START_GATE`` is asked only with ``ask_gate`` (its queries are per
+    assessment): a higher layer that checks many assessments composes its own batch gate instead.
+    Queries without the gate: one for the attempts unless ``previous`` is given, plus one for passed
+    practices (two when some assessments are blueprints), whatever the number of assessments.
+    """
+    now = now or timezone.now()
+    if previous is None:
+        last: dict[int, Attempt] = {}
+        for attempt in Attempt.objects.filter(
+            student=student, assessment_id__in=[assessment.pk for assessment in assessments]
+        ).order_by("assessment_id", "number"):
+            last[attempt.assessment_id] = attempt  # the highest number wins
+        previous = last
+    refusals: dict[int, str | None] = {}
+    needs_practice: list[tuple[Assessment, Attempt]] = []
+    for assessment in assessments:
+        attempt = previous.get(assessment.pk)
+        if attempt is not None and attempt.status == Attempt.Status.IN_PROGRESS:
+            if attempt.deadline is None or now < attempt.deadline:
+                refusals[assessment.pk] = None  # resumes the open attempt
+                continue
+            attempt = copy.copy(attempt)
+            attempt.status = Attempt.Status.SUBMITTED
+            attempt.submitted_at = attempt.deadline
+        refusals[assessment.pk] = _own_refusal(assessment, attempt, now)
+        if (
+            refusals[assessment.pk] is None
+            and attempt is not None
+            and attempt.is_passed is False
+            and assessment.remediation == Assessment.Remediation.PASS_PRACTICE
+        ):
+            needs_practice.append((assessment, attempt))
+    if needs_practice:
+        passed = _practices_passed(student=student, pairs=needs_practice)
+        for assessment, attempt in needs_practice:
+            failed_at = attempt.submitted_at
+            if not any(
+                failed_at is None or (passed_at is not None and passed_at > failed_at)
+                for passed_at in passed.get(assessment.pk, [])
+            ):
+                refusals[assessment.pk] = (
+                    "Remediation not done: pass a practice on this competency before retaking."
+                )
+    gate_path = getattr(settings, "ASSESSMENTS_START_GATE", None)
+    if ask_gate and gate_path:
+        gate = import_string(gate_path) if isinstance(gate_path, str) else gate_path
+        for assessment in assessments:
+            if refusals[assessment.pk] is None and not _can_resume(previous.get(assessment.pk), now):
+                reason = gate(assessment, student)
+                refusals[assessment.pk] = str(reason) if reason else None
+    return refusals
+
+
+def _can_resume(attempt: Attempt | None, now: datetime) -> bool:
+    return (
+        attempt is not None
+        and attempt.status == Attempt.Status.IN_PROGRESS
+        and (attempt.deadline is None or now < attempt.deadline)
+    )
+
+
+def _own_refusal(assessment: Assessment, previous: Attempt | None, now: datetime) -> str | None:
+    """Status, attempts used and cooldown: what needs no query."""
     if assessment.status != Assessment.Status.ACTIVE:
         return "This assessment is not open."
     if previous is not None:
@@ -77,40 +167,46 @@ def attempt_start_refusal(
             opens_at = previous.submitted_at + timedelta(hours=assessment.cooldown_hours)
             if now < opens_at:
                 return f"Cooldown: the next attempt opens at {opens_at.isoformat()}."
-        if (
-            previous.is_passed is False
-            and assessment.remediation == Assessment.Remediation.PASS_PRACTICE
-            and not _practice_passed_since(
-                assessment=assessment, student=student, since=previous.submitted_at
-            )
-        ):
-            return "Remediation not done: pass a practice on this competency before retaking."
-    gate_path = getattr(settings, "ASSESSMENTS_START_GATE", None)
-    if gate_path:
-        gate = import_string(gate_path) if isinstance(gate_path, str) else gate_path
-        reason = gate(assessment, student)
-        if reason:
-            return str(reason)
     return None
 
 
-def _practice_passed_since(*, assessment: Assessment, student: User, since: datetime | None) -> bool:
-    """A completed, passed practice on the assessment's competency (or its blueprint's) after ``since``."""
+def _practices_passed(
+    *, student: User, pairs: Sequence[tuple[Assessment, Attempt]]
+) -> dict[int, list[datetime | None]]:
+    """Assessment id -> when the student passed a practice on its competency (or, for a blueprint, on
+    one of its blueprint's competencies). One query, two when there are blueprints."""
+    passed: dict[int, list[datetime | None]] = defaultdict(list)
     practices = Attempt.objects.filter(
         student=student,
         assessment__kind=Assessment.Kind.PRACTICE,
         status=Attempt.Status.COMPLETED,
         is_passed=True,
     )
-    if since is not None:
-        practices = practices.filter(submitted_at__gt=since)
-    if assessment.competency_id is not None:
-        practices = practices.filter(assessment__competency_id=assessment.competency_id)
-    else:
-        practices = practices.filter(
-            assessment__blueprint_rules__competency__blueprint_rules__assessment=assessment
-        )
-    return practices.exists()
+    by_competency: dict[int, list[int]] = defaultdict(list)
+    blueprint_ids: list[int] = []
+    for assessment, _ in pairs:
+        if assessment.competency_id is not None:
+            by_competency[assessment.competency_id].append(assessment.pk)
+        else:
+            blueprint_ids.append(assessment.pk)
+    if by_competency:
+        for competency_id, submitted_at in practices.filter(
+            assessment__competency_id__in=list(by_competency)
+        ).values_list("assessment__competency_id", "submitted_at"):
+            for assessment_id in by_competency[competency_id]:
+                passed[assessment_id].append(submitted_at)
+    if blueprint_ids:
+        for assessment_id, submitted_at in (
+            practices.filter(
+                assessment__blueprint_rules__competency__blueprint_rules__assessment_id__in=blueprint_ids
+            )
+            .values_list(
+                "assessment__blueprint_rules__competency__blueprint_rules__assessment_id", "submitted_at"
+            )
+            .distinct()
+        ):
+            passed[assessment_id].append(submitted_at)
+    return passed
 
 
 def attempt_start(
@@ -254,6 +350,8 @@ def answer_clean(*, item: Item, answer: Any, choice_ids: Iterable[int] | None = 
     limit = SHORT_TEXT_MAX_LENGTH if item.type == Item.Type.SHORT_TEXT else EXTENDED_TEXT_MAX_LENGTH
     if not isinstance(answer, str):
         raise ValidationError("A text answer must be a string.")
+    if "\x00" in answer:  # PostgreSQL cannot store it (issue #7's fuzzing found the 500)
+        raise ValidationError("A text answer may not contain the NUL character (\\u0000).")
     if len(answer) > limit:
         raise ValidationError(f"A text answer may be at most {limit} characters long.")
     return answer

@@ -12,4 +12,5 @@ urlpatterns = [
     path("attempts/<int:pk>/", views.attempt_take, name="attempt"),
     path("attempts/<int:pk>/submit/", views.attempt_submit, name="attempt-submit"),
     path("attempts/<int:pk>/result/", views.attempt_result, name="result"),
+    path("results/", views.results, name="results"),
 ]

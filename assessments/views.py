@@ -1,4 +1,5 @@
-"""The student's attempt pages: an assessment with its gate, taking an attempt, and the result.
+"""The student's attempt pages: an assessment with its gate, taking an attempt, the result, and the
+history of every submitted attempt.
 
 Server-rendered and usable without JavaScript: the answer form is a plain POST (save, review, submit);
 ``static/assessments/attempt.js`` adds autosave through the API, the countdown to the server's
@@ -400,3 +401,14 @@ def attempt_result(request: HttpRequest, pk: int) -> HttpResponse:
         **page_selectors.attempt_next_steps(attempt=attempt, student=request.user, rows=rows),
     }
     return render(request, "assessments/attempt_result.html", context)
+
+
+# --- the results history --------------------------------------------------------------------------
+
+
+@student_page
+@require_http_methods(["GET", "HEAD"])
+def results(request: HttpRequest) -> HttpResponse:
+    """Every submitted attempt of mine, newest first, with what it did for each competency."""
+    attempts = page_selectors.attempt_history_for_student(student=request.user)
+    return render(request, "assessments/results.html", {"attempts": attempts})

@@ -9,7 +9,7 @@ from rest_framework.generics import ListAPIView
 
 from competencies import api_selectors
 from competencies.models import Competency, Framework
-from roster.permissions import IsDistrictStaff
+from roster.permissions import ErrorAnswersSchema, IsDistrictStaff
 
 
 class FrameworkSerializer(serializers.ModelSerializer):
@@ -58,6 +58,7 @@ class CompetencySerializer(serializers.ModelSerializer):
 class FrameworkListView(ListAPIView):
     serializer_class = FrameworkSerializer
     permission_classes = [IsDistrictStaff]
+    schema = ErrorAnswersSchema()
     filterset_fields = ["status"]
 
     def get_queryset(self):
@@ -70,6 +71,7 @@ class FrameworkListView(ListAPIView):
 class FrameworkCompetencyListView(ListAPIView):
     serializer_class = CompetencySerializer
     permission_classes = [IsDistrictStaff]
+    schema = ErrorAnswersSchema()
     filter_backends: list = []
 
     def get_queryset(self):

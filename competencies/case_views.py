@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from competencies import selectors
 from competencies.case_format import link
+from roster.permissions import ErrorAnswersSchema
 
 TAGS = ["CASE provider"]
 IDENTIFIER_PARAMETER = OpenApiParameter(
@@ -37,6 +38,7 @@ def _parse_identifier(identifier: str) -> uuid.UUID | None:
 
 class CaseView(APIView):
     permission_classes = [AllowAny]
+    schema = ErrorAnswersSchema()
     authentication_classes: list = []
 
 

@@ -69,7 +69,13 @@ def read_rows(source: bytes | str) -> tuple[list[CsvRow], list[str]]:
         try:
             source = source.decode("utf-8-sig")
         except UnicodeDecodeError:
-            source = source.decode("cp1252")
+            try:
+                source = source.decode("cp1252")
+            except UnicodeDecodeError as error:  # bytes Windows-1252 leaves undefined (0x81, 0x9d...)
+                byte = f"byte {error.start} is 0x{source[error.start]:02x}"
+                raise CaseFormatError(
+                    [f"the file is neither UTF-8 nor Windows-1252 text ({byte})"]
+                ) from error
     source = source.lstrip("\ufeff")
     reader = csv.reader(io.StringIO(source))
     try:

@@ -20,7 +20,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from competencies import case_format, csv_format, selectors
 from competencies.case_format import AssociationData, CaseFormatError, DocumentData, EdgeData, ItemData
 from competencies.models import CaseAssociation, Competency, Framework, Prerequisite
-from roster.models import District, ImportRun, User
+from roster.audit import audit_record
+from roster.models import AuditEvent, District, ImportRun, User
 
 BATCH_SIZE = 500
 KINDS = ("framework", "competencies", "prerequisites", "associations")
@@ -196,6 +197,12 @@ def framework_import_csv(
     return report
 
 
+_IMPORT_AUDIT_ACTIONS = {
+    ImportRun.Kind.CASE: AuditEvent.Action.IMPORT_CASE,
+    ImportRun.Kind.FRAMEWORK_CSV: AuditEvent.Action.IMPORT_FRAMEWORK_CSV,
+}
+
+
 def _run_import(
     write, *, report: ImportReport, kind: str, source_name: str, user: User | None, district: District | None
 ) -> None:
@@ -204,7 +211,7 @@ def _run_import(
             write()
             if report.dry_run:
                 raise _RollBackDryRun
-            ImportRun.objects.create(
+            run = ImportRun.objects.create(
                 kind=kind,
                 status=ImportRun.Status.APPLIED,
                 source_name=source_name[:255],
@@ -212,6 +219,17 @@ def _run_import(
                 district=district or (report.framework.district if report.framework else None),
                 counts=report.counts,
                 warnings=report.warnings,
+            )
+            audit_record(
+                actor=user,
+                action=_IMPORT_AUDIT_ACTIONS[kind],
+                target=run,
+                after={
+                    "framework_id": report.framework.pk if report.framework else None,
+                    "source_name": run.source_name,
+                    "counts": report.counts,
+                },
+                district=run.district_id,
             )
     except _RollBackDryRun:
         pass

@@ -6,7 +6,10 @@ MASTERY_ENV selects the profile: ``development`` (default: SQLite, tasks in proc
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -40,7 +43,8 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],test
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, on a site that only district staff (and superusers) may use: mastery/admin.py.
+    "mastery.admin.MasteryAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -55,6 +59,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "simple_history",
     "tree_queries",
+    "csp",
+    "axes",
     "roster",
     "competencies",
     "assessments",
@@ -72,8 +78,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, so that it turns a login that django-axes refused into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mastery.urls"
@@ -98,10 +107,18 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        # A persistent connection is checked before reuse, so the first request after a database restart
+        # does not fail on a dead connection.
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "roster.User"
+# django-axes first: it refuses a locked-out username+address before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -152,6 +169,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Flipped mastery for a school district: catalog, assessments, progress and flags.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema is checked by its own tests (schemathesis and the schema test), not by check --deploy.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "ItemStatusEnum": "assessments.models.Item.Status",
@@ -159,6 +178,11 @@ SPECTACULAR_SETTINGS = {
         "FrameworkStatusEnum": "competencies.models.Framework.Status",
     },
 }
+# The API docs page loads Swagger UI from a CDN by default, which the content security policy refuses;
+# with drf-spectacular-sidecar installed it is served from our own static files instead.
+if importlib.util.find_spec("drf_spectacular_sidecar") is not None:
+    INSTALLED_APPS.append("drf_spectacular_sidecar")
+    SPECTACULAR_SETTINGS.update({"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR"})
 
 # Base of the URIs written into CASE exports for objects that arrived without one.
 CASE_BASE_URI = os.environ.get("CASE_BASE_URI", "http://127.0.0.1:8000/ims/case/v1p0")
@@ -193,9 +217,48 @@ if IS_PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Content security policy, in every environment: nothing inline, nothing from another origin except the
+# lesson video players. Pages put their CSS and JS in static files (see the house rules).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "frame-src": ["https://www.youtube-nocookie.com", "https://player.vimeo.com"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+    },
+}
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed sign-ins for one username from one
+# address, that pair is refused for the cooling-off period, on the login page, the admin login and the
+# API token endpoint alike. The test profile turns it off (the test client's login() passes no request);
+# the throttle tests turn it back on.
+# (Under pytest even without MASTERY_ENV=test, so that a bare `pytest` run behaves like `make test`.)
+AXES_ENABLED = env_bool("AXES_ENABLED", default=MASTERY_ENV != "test" and "pytest" not in sys.modules)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "mastery.admin.lockout_response"
+# Behind DJANGO_PROXY_COUNT proxies (production: the TLS proxy) the client's address is the one the
+# outermost proxy appended to X-Forwarded-For; with none, REMOTE_ADDR.
+MASTERY_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "1" if IS_PRODUCTION else "0"))
+AXES_CLIENT_IP_CALLABLE = "mastery.admin.client_ip"
+
+# Privacy: raw responses (the answers themselves) of terms that ended more than this many years ago are
+# purged nightly; mastery records and attempt totals stay (PRIVACY.md).
+MASTERY_RESPONSE_RETENTION_YEARS = int(os.environ.get("MASTERY_RESPONSE_RETENTION_YEARS", "3"))
 
 if MASTERY_ENV == "test":
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

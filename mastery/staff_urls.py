@@ -1,3 +1,12 @@
-"""Pages (filled in by the pages work of issue #5)."""
+"""The district staff overview (reachable from the admin header)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from mastery import staff_views
+
+app_name = "staff"
+
+urlpatterns = [
+    path("", staff_views.overview, name="overview"),
+    path("rescoring/", staff_views.rescoring, name="rescoring"),
+]

@@ -1,4 +1,5 @@
-"""Project-level pages: the home page sends each role where its work is; a health check for deployments."""
+"""Project-level pages: the home page sends each role where its work is (staff to the overview, or admin
+when there is none; teachers to their sections; students to their path); a health check for deployments."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 
 
@@ -13,7 +15,10 @@ from django.views.decorators.cache import never_cache
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     if user.is_staff and user.role == user.Role.DISTRICT_STAFF:
-        return redirect("admin:index")
+        try:
+            return redirect(reverse("staff:overview"))
+        except NoReverseMatch:  # no staff overview in this deployment: admin is staff's home
+            return redirect("admin:index")
     if user.role == user.Role.TEACHER:
         return redirect("progress:teacher-home")
     if user.role == user.Role.STUDENT:

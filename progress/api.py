@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from competencies.models import LearningResource
 from progress import selectors, services
 from roster.models import User
-from roster.permissions import HasRole, IsStudent
+from roster.permissions import ErrorAnswersSchema, HasRole, IsStudent
 
 DETAIL = inline_serializer("ProgressDetail", fields={"detail": serializers.CharField()})
 
@@ -56,6 +56,7 @@ class PathCompetencySerializer(serializers.Serializer):
 
 class MyPathView(APIView):
     permission_classes = [IsStudent]
+    schema = ErrorAnswersSchema()
 
     @extend_schema(
         tags=["progress"],
@@ -68,6 +69,7 @@ class MyPathView(APIView):
 
 class StudentProgressView(APIView):
     permission_classes = [AnyRole]
+    schema = ErrorAnswersSchema()
 
     @extend_schema(
         tags=["progress"],
@@ -95,6 +97,7 @@ class StudentProgressView(APIView):
 
 class ResourceViewedView(APIView):
     permission_classes = [IsStudent]
+    schema = ErrorAnswersSchema()
 
     @extend_schema(
         tags=["progress"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.utils.dateparse import parse_date
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from progress import dashboard_selectors, flag_services
 from progress.groups import section_groups
 from progress.models import CompetencyMastery, InterventionFlag
-from roster.permissions import IsTeacher
+from roster.permissions import ERROR_ANSWER, ErrorAnswersSchema, IsTeacher
 
 POINTS = {"max_digits": 8, "decimal_places": 2, "allow_null": True}
 
@@ -101,6 +101,7 @@ class FlagSnoozeSerializer(FlagActionSerializer):
 @extend_schema(tags=["teacher"], summary="The caller's sections", responses=SectionSerializer(many=True))
 class SectionListView(APIView):
     permission_classes = [IsTeacher]
+    schema = ErrorAnswersSchema()
 
     def get(self, request: Request) -> Response:
         sections = dashboard_selectors.section_list_for_teacher(user=request.user)
@@ -110,6 +111,7 @@ class SectionListView(APIView):
 @extend_schema(tags=["teacher"], summary="Students x competencies of a section", responses=HeatmapSerializer)
 class SectionHeatmapView(APIView):
     permission_classes = [IsTeacher]
+    schema = ErrorAnswersSchema()
 
     def get(self, request: Request, pk: int) -> Response:
         section = dashboard_selectors.access_section(user=request.user, section_id=pk)
@@ -123,6 +125,7 @@ class SectionHeatmapView(APIView):
 )
 class SectionGroupsView(APIView):
     permission_classes = [IsTeacher]
+    schema = ErrorAnswersSchema()
 
     def get(self, request: Request, pk: int) -> Response:
         section = dashboard_selectors.access_section(user=request.user, section_id=pk)
@@ -136,10 +139,14 @@ class SectionGroupsView(APIView):
         OpenApiParameter("section", int, description="Only this section's students."),
         OpenApiParameter("status", str, enum=InterventionFlag.Status.values),
     ],
-    responses=FlagSerializer(many=True),
+    responses={
+        200: FlagSerializer(many=True),
+        404: OpenApiResponse(ERROR_ANSWER, description="The section is not one of the caller's."),
+    },
 )
 class FlagListView(APIView):
     permission_classes = [IsTeacher]
+    schema = ErrorAnswersSchema()
 
     def get(self, request: Request) -> Response:
         section = request.query_params.get("section")
@@ -158,6 +165,7 @@ class FlagListView(APIView):
 
 class _FlagActionView(APIView):
     permission_classes = [IsTeacher]
+    schema = ErrorAnswersSchema()
     body: ClassVar[type[serializers.Serializer]] = FlagActionSerializer
 
     def post(self, request: Request, pk: int) -> Response:

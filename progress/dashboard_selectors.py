@@ -6,17 +6,25 @@ query budget, which does not grow with the class size.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from decimal import Decimal
+from itertools import repeat
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
-from competencies.models import Competency
-from progress.models import CompetencyMastery, InterventionFlag
+from assessments import grading_selectors
+from assessments.models import Attempt, AttemptItem, Response
+from competencies.models import CalculationMethod, Competency, MasteryLevel, PacingGuide, PacingTarget
+from progress import methods
+from progress.bkt import BKTParams
+from progress.charts import Gridline, TimelinePoint
+from progress.models import BKTParameters, CompetencyMastery, Evidence, InterventionFlag
 from roster.models import Enrollment, Section, User
 
 NO_MASTERY = CompetencyMastery.State.LOCKED
+NO_CELL = (NO_MASTERY, None, "", None)  # a heatmap cell without a mastery row, as ``section_board`` gives it
 
 
 def _taught_sections(user: User) -> QuerySet[Section]:
@@ -50,25 +58,44 @@ def section_list_for_teacher(*, user: User) -> QuerySet[Section]:
     )
 
 
-def access_section(*, user: User, section_id: int) -> Section:
-    """The section if the user teaches it, else 404 (the same as one that does not exist). One query."""
-    section = _taught_sections(user).filter(pk=section_id).select_related("pacing_guide").first()
+def access_section(*, user: User, section_id: int, with_to_grade: bool = False) -> Section:
+    """The section if the user teaches it, else 404 (the same as one that does not exist). One query;
+    ``with_to_grade`` adds ``to_grade_count`` (answers waiting for a rubric grade) in the same query."""
+    sections = _taught_sections(user).filter(pk=section_id).select_related("pacing_guide")
+    if with_to_grade:
+        sections = sections.annotate(to_grade_count=grading_selectors.pending_count_subquery("pk"))
+    section = sections.first()
     if section is None:
         raise Http404("No such section.")
     return section
 
 
+def _section_guide(section: Section) -> PacingGuide | None:
+    try:
+        return section.pacing_guide
+    except PacingGuide.DoesNotExist:
+        return None
+
+
 def _heatmap_competencies(section: Section) -> list[Competency]:
-    guide = getattr(section, "pacing_guide", None)
+    """The leaves the section studies, each with ``unit`` (its top-level ancestor, None for a
+    top-level leaf) when the section has a pacing guide. One query."""
+    guide = _section_guide(section)
     if guide is not None:
-        competencies = (
+        competencies = list(
             Competency.objects.with_tree_fields()
             .filter(framework_id=guide.framework_id)
             .annotate(has_children=Exists(Competency.objects.filter(parent_id=OuterRef("pk"))))
         )
-        return [competency for competency in competencies if not competency.has_children]
+        by_id = {competency.pk: competency for competency in competencies}
+        leaves = [competency for competency in competencies if not competency.has_children]
+        for competency in leaves:
+            root_id = competency.tree_path[0] if competency.tree_path else competency.pk
+            competency.unit = by_id.get(root_id) if root_id != competency.pk else None
+            competency.ancestor_ids = list(competency.tree_path[:-1])
+        return leaves
     # No pacing guide: the competencies the section's students have mastery rows for.
-    return list(
+    competencies = list(
         Competency.objects.filter(
             masteries__student__in=_students_of([section.pk]).values("user_id"),
             framework__status="published",
@@ -76,6 +103,10 @@ def _heatmap_competencies(section: Section) -> list[Competency]:
         .distinct()
         .order_by("code", "pk")
     )
+    for competency in competencies:
+        competency.unit = None
+        competency.ancestor_ids = []
+    return competencies
 
 
 def section_heatmap(*, section: Section) -> dict[str, Any]:
@@ -107,7 +138,17 @@ def section_heatmap(*, section: Section) -> dict[str, Any]:
     )
     return {
         "section": {"id": section.pk, "title": section.title},
-        "competencies": [{"id": competency.pk, "code": competency.code} for competency in competencies],
+        "competencies": [
+            {
+                "id": competency.pk,
+                "code": competency.code,
+                "statement": competency.statement,
+                "unit_id": competency.unit.pk if competency.unit is not None else None,
+                "ancestor_ids": competency.ancestor_ids,
+            }
+            for competency in competencies
+        ],
+        "units": _units(competencies),
         "students": [
             {
                 "id": student.pk,
@@ -121,6 +162,201 @@ def section_heatmap(*, section: Section) -> dict[str, Any]:
             for student in students
         ],
     }
+
+
+# --- the section page in one pass: heatmap, scale, pacing, flag queue and groups ------------------------
+
+# What the flag queue shows (``progress/_flag_row.html``) and the groups need.
+_QUEUE_FIELDS = (
+    "student_id",
+    "competency_id",
+    "kind",
+    "status",
+    "reason",
+    "suggestion",
+    "opened_at",
+    "snoozed_until",
+    "resolution_note",
+    "resolved_by_id",
+    *(
+        f"{user}__{field}"
+        for user in ("student", "resolved_by")
+        for field in ("first_name", "last_name", "username")
+    ),
+    "competency__code",
+    "competency__framework_id",
+)
+_MASTERY_FIELDS = ("student_id", "competency_id", "state", "level_points", "level_name", "score")
+
+
+def section_board(*, section: Section, with_queue: bool = True) -> dict[str, Any]:
+    """Everything the section page shows besides the answers to grade, read once.
+
+    ``heatmap`` is what ``section_heatmap`` answers except that each cell is a tuple (state, level,
+    level name, score), ``NO_CELL`` without a mastery row (``cells_are_keys``); ``scale`` is what
+    ``section_scale_and_pacing`` answers;
+    with ``with_queue`` also ``flags`` (the queue: the flags that are not resolved, newest first, with
+    their student, competency and who acted) and ``groups`` (``progress.groups.section_groups``), both
+    from the same rows as the heatmap. With a pacing guide five queries (competencies with their
+    target dates, scale levels, students, mastery rows, flags), four without; ``with_queue=False`` one
+    fewer. ``access_section`` loads the section and its pacing guide first."""
+    from progress.groups import groups_from  # groups imports nothing from here; kept local for clarity
+
+    guide = _section_guide(section)
+    students = list(
+        _students_of([section.pk])
+        .order_by("user__last_name", "user__first_name", "user_id")
+        .values_list("user_id", "user__first_name", "user__last_name", "user__username")
+    )
+    names = {
+        student_id: f"{first} {last}".strip() or username for student_id, first, last, username in students
+    }
+    student_ids = list(names)
+    codes: dict[int, str] = {}
+    if guide is not None:
+        everything = list(
+            Competency.objects.with_tree_fields()
+            .tree_filter(framework_id=guide.framework_id)  # the tree of this framework only, not the table's
+            .filter(framework_id=guide.framework_id)
+            .only("code", "statement", "parent_id", "framework_id", "position")
+            .annotate(
+                has_children=Exists(Competency.objects.filter(parent_id=OuterRef("pk"))),
+                target_date=Subquery(
+                    PacingTarget.objects.filter(guide_id=guide.pk, competency_id=OuterRef("pk"))
+                    .order_by("pk")
+                    .values("target_date")[:1]
+                ),
+            )
+        )
+        by_id = {competency.pk: competency for competency in everything}
+        competencies = [competency for competency in everything if not competency.has_children]
+        for competency in competencies:
+            root_id = competency.tree_path[0] if competency.tree_path else competency.pk
+            competency.unit = by_id.get(root_id) if root_id != competency.pk else None
+            competency.ancestor_ids = list(competency.tree_path[:-1])
+        codes = {competency.pk: competency.code for competency in everything}
+        targets = {
+            competency.pk: competency.target_date for competency in everything if competency.target_date
+        }
+        levels = list(
+            MasteryLevel.objects.filter(scale__frameworks__pk=guide.framework_id)
+            .order_by("-points", "pk")
+            .values("id", "name", "points", "color", "is_mastery")
+        )
+        scale = {
+            "levels": levels,
+            "has_colors": any(level["color"].lower() != DEFAULT_LEVEL_COLOR for level in levels),
+            "targets": targets,
+        }
+        mastery_rows = list(
+            CompetencyMastery.objects.filter(student_id__in=student_ids)
+            .filter(
+                # the heatmap's leaves, and any competency of the framework for the ready groups
+                Q(competency_id__in=[competency.pk for competency in competencies])
+                | Q(
+                    competency_id__in=list(by_id),
+                    state=CompetencyMastery.State.READY,
+                    first_activity_at__isnull=True,
+                )
+            )
+            .order_by()  # the model's ordering joins users and competencies and sorts 6,000 rows by name
+            .values_list(*_MASTERY_FIELDS, "first_activity_at")
+        )
+    else:
+        scale = {"levels": [], "has_colors": False, "targets": {}}
+        # The competencies come with the rows: those the students have rows for, published for the heatmap.
+        mastery_rows = list(
+            CompetencyMastery.objects.filter(student_id__in=student_ids)
+            .order_by()
+            .values_list(
+                *_MASTERY_FIELDS,
+                "first_activity_at",
+                "competency__code",
+                "competency__statement",
+                "competency__framework__status",
+            )
+        )
+        shown: dict[int, Competency] = {}
+        for row in mastery_rows:
+            codes[row[1]] = row[7]
+            if row[9] == "published" and row[1] not in shown:
+                competency = Competency(pk=row[1], code=row[7], statement=row[8])
+                competency.unit = None
+                competency.ancestor_ids = []
+                shown[row[1]] = competency
+        competencies = sorted(shown.values(), key=lambda competency: (competency.code, competency.pk))
+    heatmap_ids = {competency.pk for competency in competencies}
+    # Each cell as (state, level, level name, score), the same tuple for the same values: the page
+    # renders each distinct one once per column.
+    cell_of: dict[int, dict[int, tuple[Any, ...]]] = defaultdict(dict)
+    distinct: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in mastery_rows:
+        if row[1] in heatmap_ids:
+            key = row[2:6]
+            cell_of[row[0]][row[1]] = distinct.setdefault(key, key)
+    board: dict[str, Any] = {"scale": scale}
+    flag_counts: Counter[int] = Counter()
+    if with_queue:
+        flags = list(
+            InterventionFlag.objects.filter(student_id__in=_students_of([section.pk]).values("user_id"))
+            .exclude(status=InterventionFlag.Status.RESOLVED)
+            .select_related("student", "competency", "resolved_by")
+            .only(*_QUEUE_FIELDS)  # not the evidence JSON, nor the users' other columns
+            .order_by("-opened_at", "pk")
+        )
+        flag_counts.update(flag.student_id for flag in flags)
+        stuck = [
+            (flag.student_id, flag.competency_id, flag.competency.code)
+            for flag in flags
+            if flag.kind == InterventionFlag.Kind.STUCK
+            and flag.competency_id is not None
+            and flag.student_id in names
+            and (guide is None or flag.competency.framework_id == guide.framework_id)
+        ]
+        is_ready = str(CompetencyMastery.State.READY)  # a plain str: compared with 6,000 rows
+        ready = [
+            (row[0], row[1], codes.get(row[1], ""))
+            for row in mastery_rows
+            if row[2] == is_ready and row[6] is None
+        ]
+        board["flags"] = flags
+        board["groups"] = groups_from(names, stuck, ready)
+    competency_ids = [competency.pk for competency in competencies]
+    board["heatmap"] = {
+        "section": {"id": section.pk, "title": section.title},
+        "competencies": [
+            {
+                "id": competency.pk,
+                "code": competency.code,
+                "statement": competency.statement,
+                "unit_id": competency.unit.pk if competency.unit is not None else None,
+                "ancestor_ids": competency.ancestor_ids,
+            }
+            for competency in competencies
+        ],
+        "units": _units(competencies),
+        "students": [
+            {
+                "id": student_id,
+                "name": name,
+                "open_flags": flag_counts.get(student_id, 0),
+                "cells": list(map(cell_of[student_id].get, competency_ids, repeat(NO_CELL))),
+            }
+            for student_id, name in names.items()
+        ],
+        "cells_are_keys": True,
+    }
+    return board
+
+
+def _units(competencies: list[Competency]) -> list[dict[str, Any]]:
+    """The top-level strands the leaves belong to, in tree order (the heatmap's unit filter)."""
+    units: dict[int, dict[str, Any]] = {}
+    for competency in competencies:
+        unit = competency.unit
+        if unit is not None and unit.pk not in units:
+            units[unit.pk] = {"id": unit.pk, "code": unit.code, "statement": unit.statement}
+    return list(units.values())
 
 
 def _cell(row: dict[str, Any] | None, competency_id: int) -> dict[str, Any]:
@@ -163,3 +399,255 @@ def access_flag(*, user: User, flag_id: int) -> InterventionFlag:
     if flag is None:
         raise Http404("No such flag.")
     return flag
+
+
+# --- what the section page adds to the heatmap: the scale's colours and the pacing guide ---------------
+
+DEFAULT_LEVEL_COLOR = MasteryLevel._meta.get_field("color").default
+
+
+def section_scale_and_pacing(*, section: Section) -> dict[str, Any]:
+    """The mastery scale of the section's framework (levels, highest first, with their colours) and
+    the pacing guide's target dates by competency. Two queries with a pacing guide, none without
+    (then the heatmap keeps its fixed colour classes and shows no expected position).
+
+    ``has_colors`` is false when every level still has the model's default colour: nobody chose
+    colours for that scale, so the fixed classes (chosen for contrast) are used instead.
+    """
+    guide = _section_guide(section)
+    if guide is None:
+        return {"levels": [], "has_colors": False, "targets": {}}
+    levels = list(
+        MasteryLevel.objects.filter(scale__frameworks__pk=guide.framework_id)
+        .order_by("-points", "pk")
+        .values("id", "name", "points", "color", "is_mastery")
+    )
+    targets = dict(PacingTarget.objects.filter(guide_id=guide.pk).values_list("competency_id", "target_date"))
+    return {
+        "levels": levels,
+        "has_colors": any(level["color"].lower() != DEFAULT_LEVEL_COLOR for level in levels),
+        "targets": targets,
+    }
+
+
+# --- one student of a section, for the teacher's student page ---------------------------------------
+
+
+def access_section_student(*, section: Section, student_id: int) -> User:
+    """A student actively enrolled in the section, else 404 (the same as one that does not exist).
+    One query; ``access_section`` has already checked that the caller teaches the section."""
+    enrollment = (
+        _students_of([section.pk]).filter(user_id=student_id).select_related("user").order_by("pk").first()
+    )
+    if enrollment is None:
+        raise Http404("No such student.")
+    return enrollment.user
+
+
+def _method_of(competency: Competency) -> tuple[str, Decimal | None]:
+    if competency.calculation_method:
+        return competency.calculation_method, competency.calculation_parameter
+    return competency.framework.calculation_method, competency.framework.calculation_parameter
+
+
+def _timeline(
+    competency: Competency,
+    evidence: list[Evidence],
+    levels: list[tuple[Decimal, str, bool]],
+    bkt_params: BKTParams | None,
+) -> dict[str, Any]:
+    """The evidence as chart points with the mastery score after each one, computed the way the
+    stored mastery is (``progress.methods.calculate`` over the evidence so far, override rows left
+    out of the calculation: they are decisions, not measurements)."""
+    method, parameter = _method_of(competency)
+    mastery_points = next((points for points, _, is_mastery in levels if is_mastery), None)
+    is_bkt = method == CalculationMethod.BKT
+    if method == CalculationMethod.N_TIMES and mastery_points is None:
+        mastery_points = max((points for points, _, _ in levels), default=Decimal(0))
+    counted: list[Evidence] = []
+    points: list[TimelinePoint] = []
+    after: Decimal | None = None
+    for item in evidence:
+        is_override = item.source == Evidence.Source.OVERRIDE
+        if not is_override:
+            counted.append(item)
+            if is_bkt:
+                outcome = methods.calculate(
+                    method,
+                    [(row.observed_at, 1 if row.is_correct else 0) for row in counted],
+                    bkt_params=bkt_params,
+                )
+            else:
+                outcome = methods.calculate(
+                    method, [(row.observed_at, row.score) for row in counted], parameter, mastery_points
+                )
+            after = outcome.score
+        if is_override:
+            label = "Teacher override"
+        elif item.source == Evidence.Source.OBSERVATION:
+            label = "Teacher observation"
+        else:
+            label = "Mastery check" if item.is_summative else "Practice"
+        points.append(
+            TimelinePoint(
+                when=item.observed_at,
+                score=Decimal(1 if item.is_correct else 0) if is_bkt else item.score,
+                is_met=item.is_correct,
+                label=label,
+                mastery_after=after,
+                is_override=is_override,
+            )
+        )
+    if is_bkt:
+        return {
+            "points": points,
+            "threshold": methods.BKT_MASTERY,
+            "threshold_label": "Mastered at P(known)",
+            "y_max": Decimal(1),
+            "gridlines": [
+                Gridline(Decimal(0), "0"),
+                Gridline(Decimal("0.5"), "0.5"),
+                Gridline(Decimal(1), "1"),
+            ],
+            "score_label": "Correct (1) or not (0)",
+        }
+    top = max([points for points, _, _ in levels] + [point.score for point in points] + [Decimal(1)])
+    return {
+        "points": points,
+        "threshold": mastery_points,
+        "threshold_label": "Mastery level",
+        "y_max": top,
+        "gridlines": [Gridline(points, f"{name} ({methods.fmt(points)})") for points, name, _ in levels],
+        "score_label": "Score",
+    }
+
+
+def student_detail(*, section: Section, student: User) -> dict[str, Any]:
+    """Everything the teacher's student page shows: per competency of the section's framework the
+    stored mastery with its explanation and the timeline of evidence; the attempts with the items
+    drawn for each and their scores; the flag history. Nine queries whatever the number of
+    competencies, evidence, attempts or flags (competencies, mastery rows, evidence, scale levels,
+    BKT parameters, attempts, their items, their responses, flags).
+
+    Without a pacing guide: the competencies the student has mastery rows or evidence for.
+    """
+    guide = _section_guide(section)
+    competencies_query = Competency.objects.select_related("framework")
+    if guide is not None:
+        competencies = list(
+            competencies_query.with_tree_fields()
+            .filter(framework_id=guide.framework_id)
+            .order_siblings_by("position", "pk")
+        )
+    else:
+        competencies = list(
+            competencies_query.filter(Q(masteries__student=student) | Q(evidence__student=student))
+            .distinct()
+            .order_by("framework__title", "code", "pk")
+        )
+        for competency in competencies:
+            competency.tree_depth = 0
+    competency_ids = [competency.pk for competency in competencies]
+    has_children = {competency.parent_id for competency in competencies if competency.parent_id}
+    rows = {
+        row.competency_id: row
+        for row in CompetencyMastery.objects.filter(student=student, competency_id__in=competency_ids)
+    }
+    evidence: dict[int, list[Evidence]] = defaultdict(list)
+    for item in (
+        Evidence.objects.filter(student=student, competency_id__in=competency_ids)
+        .select_related("author")
+        .order_by("observed_at", "pk")
+    ):
+        evidence[item.competency_id].append(item)
+    scale_ids = {competency.framework.mastery_scale_id for competency in competencies}
+    levels_by_scale: dict[int, list[tuple[Decimal, str, bool]]] = defaultdict(list)
+    for scale_id, points, name, is_mastery in MasteryLevel.objects.filter(
+        scale_id__in=[scale_id for scale_id in scale_ids if scale_id is not None]
+    ).values_list("scale_id", "points", "name", "is_mastery"):
+        levels_by_scale[scale_id].append((points, name, is_mastery))
+    bkt = {
+        row.competency_id: BKTParams(row.prior, row.learn, row.guess, row.slip, row.forget)
+        for row in BKTParameters.objects.filter(competency_id__in=competency_ids)
+    }
+    items = []
+    for competency in competencies:
+        levels = sorted(levels_by_scale.get(competency.framework.mastery_scale_id, []), reverse=True)
+        row = rows.get(competency.pk)
+        is_leaf = competency.pk not in has_children
+        entry = {
+            "competency": competency,
+            "depth": getattr(competency, "tree_depth", 0),
+            "is_leaf": is_leaf,
+            "mastery": row,
+            "state": row.state if row is not None else NO_MASTERY,
+            "evidence": evidence.get(competency.pk, []),
+            "timeline": None,
+        }
+        if is_leaf and entry["evidence"]:
+            entry["timeline"] = _timeline(competency, entry["evidence"], levels, bkt.get(competency.pk))
+        items.append(entry)
+
+    attempts = list(
+        Attempt.objects.filter(student=student)
+        .exclude(status=Attempt.Status.IN_PROGRESS)
+        .select_related("assessment", "assessment__competency")
+        .order_by("-started_at", "-pk")
+    )
+    # Filtered by the student (not by the ids above) so the queries run whether or not there are any.
+    shown = Q(attempt__student=student) & ~Q(attempt__status=Attempt.Status.IN_PROGRESS)
+    responses = {
+        (response["attempt_id"], response["item_id"]): response
+        for response in Response.objects.filter(shown).values(
+            "attempt_id", "item_id", "score", "needs_grading"
+        )
+    }
+    forms: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for attempt_item in (
+        AttemptItem.objects.filter(shown).select_related("item").order_by("attempt_id", "position")
+    ):
+        response = responses.get((attempt_item.attempt_id, attempt_item.item_id))
+        forms[attempt_item.attempt_id].append(
+            {
+                "item": attempt_item.item,
+                "position": attempt_item.position,
+                "score": response["score"] if response is not None else None,
+                "needs_grading": bool(response and response["needs_grading"]),
+                "is_answered": response is not None,
+            }
+        )
+    for attempt in attempts:
+        attempt.form_items = forms.get(attempt.pk, [])
+
+    flags = list(
+        InterventionFlag.objects.filter(student=student)
+        .select_related("competency", "resolved_by")
+        .order_by("-opened_at", "-pk")
+    )
+    return {"competencies": items, "attempts": attempts, "flags": flags}
+
+
+def _override_competencies(section: Section, student: User) -> QuerySet[Competency]:
+    guide = _section_guide(section)
+    if guide is not None:
+        return Competency.objects.filter(framework_id=guide.framework_id)
+    return Competency.objects.filter(Q(masteries__student=student) | Q(evidence__student=student)).distinct()
+
+
+def override_competency_choices(*, section: Section, student: User) -> list[tuple[int, str]]:
+    """The competencies a teacher may override for the student on this section's page: those of
+    the section's pacing guide (else those the student has mastery or evidence in). One query."""
+    return [
+        (competency.pk, f"{competency.code} {competency.statement}".strip()[:120])
+        for competency in _override_competencies(section, student).order_by("code", "pk")
+    ]
+
+
+def access_override_competency(*, section: Section, student: User, competency_id: int) -> Competency:
+    """One of ``override_competency_choices``, with its framework, else 404. One query."""
+    competency = (
+        _override_competencies(section, student).filter(pk=competency_id).select_related("framework").first()
+    )
+    if competency is None:
+        raise Http404("No such competency.")
+    return competency

@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -37,7 +37,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from competencies.models import Competency, LearningResource, MasteryLevel, PacingTarget, Prerequisite
 from progress import rules, services
 from progress.models import CompetencyMastery, Evidence, FlagThresholds, InterventionFlag, ResourceView
-from roster.models import Enrollment, User
+from roster.audit import audit_record
+from roster.models import AuditEvent, Enrollment, User
 
 Status = InterventionFlag.Status
 SWEEP_CHUNK_SIZE = 200
@@ -438,6 +439,8 @@ def flags_sweep(
             enrollments__is_active=True,
         )
     student_ids = list(students.order_by("pk").values_list("pk", flat=True).distinct())
+    if section_id is None and connection.vendor == "postgresql":
+        return _flags_sweep_district(student_ids, now=now, chunk_size=chunk_size)
     masteries_changed = 0
     total = FlagRefreshResult()
     for start in range(0, len(student_ids), chunk_size):
@@ -459,6 +462,27 @@ def flags_sweep(
     )
 
 
+def _flags_sweep_district(student_ids: list[int], *, now: datetime | None, chunk_size: int) -> SweepResult:
+    """The whole district's sweep on PostgreSQL, set-based: every student's attempt evidence reconciled
+    at once, every student's mastery recomputed at once (``progress.district``), then the flags in
+    chunks of students with the changes the recompute reported."""
+    from progress import district  # district imports services; loaded on use, as services loads this
+
+    district.evidence_reconcile_all()
+    recomputed = district.district_recompute(now=now, collect_changes=True)
+    total = FlagRefreshResult()
+    for start in range(0, len(student_ids), chunk_size):
+        chunk = student_ids[start : start + chunk_size]
+        changes = {student_id: recomputed.changes.get(student_id, []) for student_id in chunk}
+        total.merge(flags_refresh_for_students(student_ids=chunk, changes_by_student=changes, now=now))
+    return SweepResult(
+        students=len(student_ids),
+        masteries_changed=recomputed.inserted + sum(len(rows) for rows in recomputed.changes.values()),
+        flags_opened=len(total.opened),
+        flags_resolved=len(total.resolved),
+    )
+
+
 # --- a teacher's actions ----------------------------------------------------------------------------
 
 
@@ -467,13 +491,30 @@ def _act(flag: InterventionFlag, *, user: User, note: str, fields: dict[str, Any
         flag = InterventionFlag.objects.select_for_update().get(pk=flag.pk)
         if flag.status == Status.RESOLVED:
             raise ValidationError("This flag is already resolved.")
+        before = {"status": flag.status, "snoozed_until": flag.snoozed_until}
         for name, value in fields.items():
             setattr(flag, name, value)
         flag.resolved_by = user
         flag.resolution_note = note
         flag._history_user = user  # the history row names who acted
         flag.save()
+        audit_record(
+            actor=user,
+            action=_FLAG_AUDIT_ACTIONS[flag.status],
+            target=flag,
+            before=before,
+            after={"status": flag.status, "snoozed_until": flag.snoozed_until},
+            note=note,
+            district=user.district_id,
+        )
     return flag
+
+
+_FLAG_AUDIT_ACTIONS = {
+    Status.ACKNOWLEDGED: AuditEvent.Action.FLAG_ACKNOWLEDGE,
+    Status.SNOOZED: AuditEvent.Action.FLAG_SNOOZE,
+    Status.RESOLVED: AuditEvent.Action.FLAG_RESOLVE,
+}
 
 
 def flag_acknowledge(*, flag: InterventionFlag, user: User, note: str = "") -> InterventionFlag:

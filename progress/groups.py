@@ -10,6 +10,7 @@ Stuck groups come first, larger groups before smaller ones. Four queries whateve
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from competencies.models import PacingGuide
@@ -44,25 +45,38 @@ def section_groups(*, section: Section) -> list[SmallGroup]:
     framework_id = PacingGuide.objects.filter(section=section).values_list("framework_id", flat=True).first()
     scope = {"competency__framework_id": framework_id} if framework_id else {}
 
-    members: dict[tuple[str, int], set[int]] = defaultdict(set)
-    codes: dict[int, str] = {}
-    for student_id, competency_id, code in (
+    stuck = (
         InterventionFlag.objects.filter(
             student_id__in=students, kind=InterventionFlag.Kind.STUCK, competency__isnull=False, **scope
         )
         .exclude(status=InterventionFlag.Status.RESOLVED)
         .values_list("student_id", "competency_id", "competency__code")
-    ):
-        members[(STUCK, competency_id)].add(student_id)
-        codes[competency_id] = code or str(competency_id)
-    for student_id, competency_id, code in CompetencyMastery.objects.filter(
+    )
+    ready = CompetencyMastery.objects.filter(
         student_id__in=students,
         state=CompetencyMastery.State.READY,
         first_activity_at__isnull=True,
         **scope,
-    ).values_list("student_id", "competency_id", "competency__code"):
-        members[(READY, competency_id)].add(student_id)
-        codes[competency_id] = code or str(competency_id)
+    ).values_list("student_id", "competency_id", "competency__code")
+    return groups_from(students, stuck, ready)
+
+
+def groups_from(
+    students: dict[int, str],
+    stuck: Iterable[tuple[int, int, str]],
+    ready: Iterable[tuple[int, int, str]],
+) -> list[SmallGroup]:
+    """The groups from the section's students (id to name), the (student, competency, code) of each
+    stuck flag that is not resolved and of each ready, not started mastery row. No query: the section
+    page passes the rows it has already read."""
+    members: dict[tuple[str, int], set[int]] = defaultdict(set)
+    codes: dict[int, str] = {}
+    for kind, rows in ((STUCK, stuck), (READY, ready)):
+        for student_id, competency_id, code in rows:
+            if student_id not in students:
+                continue
+            members[(kind, competency_id)].add(student_id)
+            codes[competency_id] = code or str(competency_id)
 
     groups = []
     for (kind, competency_id), student_ids in members.items():

@@ -560,3 +560,392 @@ def decaying_average_many(
     after = segments.lengths[segment_of] - 1 - position  # scores that follow this one
     weights = (1.0 - decay) ** after * np.where(position == 0, 1.0, decay)
     return _scatter(segments, np.add.reduceat(weights * segments.values, segments.starts))
+
+
+# --- district-wide, exact: the stored score and explanation of many groups at once -----------------
+
+NO_CENTS = np.iinfo(np.int64).min  # "no score" in the cent arrays of ``calculate_many``
+_TIE_TOLERANCE = 1e-6  # float paths: closer than this (in cents) to a half cent is left to the exact path
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True)
+class ManyResult:
+    """``calculate`` over many groups (one student's evidence on one competency each) at once.
+
+    ``score`` in whole cents (``NO_CENTS`` for no score), ``explanation`` one text per group (without the
+    level: ``describe`` appends it). ``exact`` is False for the rare groups whose arithmetic sits on a
+    half cent where ``Decimal``'s 28-digit rounding could decide differently: the caller runs the
+    one-group method for those (their other entries are not to be used). ``probability`` and
+    ``is_mastered``: bkt only.
+    """
+
+    score: npt.NDArray[np.int64]
+    explanation: list[str]
+    exact: npt.NDArray[np.bool_]
+    probability: FloatArray | None = None
+    is_mastered: npt.NDArray[np.bool_] | None = None
+
+
+def _cents_of(value: Decimal) -> int | None:
+    """A Decimal as whole cents, or None when it has more than two places."""
+    cents = value * 100
+    return int(cents) if cents == cents.to_integral_value() else None
+
+
+def _round_div(numerator: npt.NDArray[np.int64], denominator: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """numerator / denominator rounded half-up (away from zero on a tie), denominator > 0, exactly."""
+    magnitude = (2 * np.abs(numerator) + denominator) // (2 * denominator)
+    return np.where(numerator < 0, -magnitude, magnitude)
+
+
+def _fmt_cents_many(cents: npt.ArrayLike) -> list[str]:
+    """``fmt`` of many whole-cent values."""
+    array = np.asarray(cents, dtype=np.int64)
+    if not array.size:
+        return []
+    unique, inverse = np.unique(array, return_inverse=True)
+    texts = np.array([fmt(Decimal(int(value)) / 100) for value in unique.tolist()], dtype=object)
+    return texts[inverse.reshape(-1)].tolist()
+
+
+def _when_many(micros: npt.ArrayLike) -> list[str]:
+    """``_fmt_when`` of many UTC moments given as microseconds since the epoch ('14 Mar')."""
+    days = np.asarray(micros, dtype=np.int64) // 86_400_000_000
+    if not days.size:
+        return []
+    unique, inverse = np.unique(days, return_inverse=True)
+    dates = unique.astype("datetime64[D]")
+    months = (dates.astype("datetime64[M]").astype(np.int64) % 12 + 1).tolist()
+    day_of_month = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1
+    texts = np.array(
+        [f"{day} {_MONTHS[month]}" for day, month in zip(day_of_month.tolist(), months, strict=True)],
+        dtype=object,
+    )
+    return texts[inverse.reshape(-1)].tolist()
+
+
+def _plural_many(counts: npt.ArrayLike, noun: str) -> list[str]:
+    return [f"{count} {noun}" if count == 1 else f"{count} {noun}s" for count in np.asarray(counts).tolist()]
+
+
+def _float_cents(values: FloatArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Float cents rounded half-up, and whether each is far enough from a half cent to be sure."""
+    magnitude = np.abs(values)
+    floor = np.floor(magnitude)
+    fraction = magnitude - floor
+    rounded = (floor + (fraction >= 0.5)).astype(np.int64)
+    sure = np.abs(fraction - 0.5) > _TIE_TOLERANCE
+    return np.where(values < 0, -rounded, rounded), sure
+
+
+def _mean_texts(
+    score_text: list[str], sums: npt.NDArray[np.int64], starts: list[int], counts: list[int]
+) -> list[str]:
+    """``_mean_text`` per group from the groups' score texts (contiguous in ``score_text``)."""
+    sum_text = _fmt_cents_many(sums)
+    return [
+        f"({' + '.join(score_text[start : start + count])}) / {count}"
+        if count <= _LISTED_SCORES_MAX
+        else f"sum {total} / {count}"
+        for start, count, total in zip(starts, counts, sum_text, strict=True)
+    ]
+
+
+def _terminating(
+    numerator: npt.NDArray[np.int64], denominator: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Whether numerator / denominator has a finite decimal expansion (so ``Decimal`` holds it exactly)."""
+    rest = denominator // np.gcd(np.abs(numerator), denominator)
+    for factor in (2, 5):
+        for _ in range(64):
+            divisible = rest % factor == 0
+            if not divisible.any():
+                break
+            rest = np.where(divisible, rest // factor, rest)
+    return rest == 1
+
+
+def calculate_many(
+    method: str,
+    cents: npt.ArrayLike,
+    starts: npt.ArrayLike,
+    lengths: npt.ArrayLike,
+    micros: npt.ArrayLike,
+    parameter: Number | None = None,
+    mastery_points: Number | None = None,
+    bkt_params: BKTParams | None = None,
+) -> ManyResult:
+    """``calculate(method, [(when, score), ...], parameter, mastery_points, bkt_params)`` for many groups
+    at once, with the same score and explanation, exactly (see ``ManyResult.exact``).
+
+    ``cents``: every score in whole cents, flat, each group contiguous in the order the work was done
+    (sort by group, then when); ``micros``: when, in microseconds since the epoch (UTC), one per score;
+    ``starts``, ``lengths``: each group's first index and its number of scores (at least one). For bkt the
+    scores are 0 or 100 (0 or 1) unless ``mastery_points`` is given, as in ``bkt``.
+    """
+    values = np.asarray(cents, dtype=np.int64)
+    first = np.asarray(starts, dtype=np.int64)
+    counts = np.asarray(lengths, dtype=np.int64)
+    moments = np.asarray(micros, dtype=np.int64)
+    size = first.size
+    if values.shape != moments.shape or counts.shape != first.shape:
+        raise ValueError("cents and micros, starts and lengths must have the same lengths")
+    if size and (counts < 1).any():
+        raise ValueError("every group needs at least one score")
+    exact = np.ones(size, dtype=bool)
+    if not size:
+        return ManyResult(np.zeros(0, dtype=np.int64), [], exact)
+    last = first + counts - 1
+    group_of = np.repeat(np.arange(size), counts)
+    reduce_at = first  # groups are contiguous and non-empty
+    score_text = _fmt_cents_many(values)
+    when_text = _when_many(moments)
+    first_list, count_list, last_list = first.tolist(), counts.tolist(), last.tolist()
+
+    def labelled(index: int, label: str = "") -> str:
+        details = f"{label}, {when_text[index]}" if label else when_text[index]
+        return f"{score_text[index]} ({details})"
+
+    if method == LATEST:
+        score = values[last]
+        texts = [
+            f"latest{f' of {count} scores' if count > 1 else ''}: {labelled(end)} = {score_text[end]}"
+            for count, end in zip(count_list, last_list, strict=True)
+        ]
+        return ManyResult(score, texts, exact)
+
+    if method == HIGHEST:
+        best = np.maximum.reduceat(values, reduce_at)
+        is_best = values == best[group_of]
+        best_index = np.minimum.reduceat(np.where(is_best, np.arange(values.size), values.size), reduce_at)
+        times = np.add.reduceat(is_best.astype(np.int64), reduce_at)
+        texts = [
+            f"highest of {scores}: {labelled(index, 'first' if time > 1 else '')}"
+            f"{f', reached {time} times' if time > 1 else ''} = {score_text[index]}"
+            for scores, index, time in zip(
+                _plural_many(counts, "score"), best_index.tolist(), times.tolist(), strict=True
+            )
+        ]
+        return ManyResult(best, texts, exact)
+
+    if method == AVERAGE:
+        sums = np.add.reduceat(values, reduce_at)
+        score = _round_div(sums, counts)
+        means = _mean_texts(score_text, sums, first_list, count_list)
+        score_fmt = _fmt_cents_many(score)
+        texts = [
+            f"average of 1 score: {labelled(start)} = {shown}" if count == 1 else f"average: {mean} = {shown}"
+            for start, count, mean, shown in zip(first_list, count_list, means, score_fmt, strict=True)
+        ]
+        return ManyResult(score, texts, exact)
+
+    if method == WEIGHTED_AVERAGE:
+        weight = weight_parameter(parameter)
+        weight_cents = _cents_of(weight)
+        if weight_cents is None:
+            return ManyResult(np.full(size, NO_CENTS), [""] * size, np.zeros(size, dtype=bool))
+        rest = 1 - weight
+        latest_cents = values[last]
+        earlier_count = counts - 1
+        earlier_sum = np.add.reduceat(values, reduce_at) - latest_cents
+        many = earlier_count > 0
+        divisor = np.maximum(earlier_count, 1)
+        numerator = weight_cents * latest_cents * divisor + (100 - weight_cents) * earlier_sum
+        denominator = 100 * divisor
+        score = np.where(many, _round_div(numerator, denominator), latest_cents)
+        tie = many & ((2 * np.abs(numerator)) % (2 * denominator) == denominator)
+        exact &= ~(tie & ~_terminating(earlier_sum, divisor))
+        earlier_mean = _fmt_cents_many(_round_div(earlier_sum, divisor))
+        score_fmt = _fmt_cents_many(score)
+        head = f"weighted average: {fmt(weight)} x "
+        rest_text = fmt(rest)
+        texts = []
+        for start, end, count, mean, shown in zip(
+            first_list, last_list, count_list, earlier_mean, score_fmt, strict=True
+        ):
+            if count == 1:
+                texts.append(f"weighted average: only one score, {labelled(end)} = {score_text[end]}")
+                continue
+            earlier = labelled(start, "earlier") if count == 2 else f"{mean} (mean of {count - 1} earlier)"
+            texts.append(f"{head}{labelled(end, 'latest')} + {rest_text} x {earlier} = {shown}")
+        return ManyResult(score, texts, exact)
+
+    if method == DECAYING_AVERAGE:
+        return _decaying_many(values, first, counts, parameter, labelled, score_text, exact)
+
+    if method == N_TIMES:
+        needed = n_parameter(parameter)
+        if mastery_points is None:
+            raise ValueError("n_times needs mastery_points (the points of the scale's mastery level)")
+        threshold = _to_decimal(mastery_points, "mastery points")
+        threshold_cents = _cents_of(threshold)
+        if threshold_cents is None:
+            return ManyResult(np.full(size, NO_CENTS), [""] * size, np.zeros(size, dtype=bool))
+        passing = values >= threshold_cents
+        passed = np.add.reduceat(passing.astype(np.int64), reduce_at)
+        passing_sum = np.add.reduceat(np.where(passing, values, 0), reduce_at)
+        enough = passed >= needed
+        score = np.where(enough, _round_div(passing_sum, np.maximum(passed, 1)), NO_CENTS)
+        passing_index = np.flatnonzero(passing)
+        passing_text = [score_text[index] for index in passing_index.tolist()]
+        passing_start = (np.cumsum(passed) - passed).tolist()
+        means = _mean_texts(passing_text, passing_sum, passing_start, passed.tolist())
+        score_fmt = _fmt_cents_many(np.where(enough, score, 0))
+        head = f"n times (n = {needed}, mastery at {fmt(threshold)}): "
+        texts = [
+            f"{head}{count_passed} of {scores} at or above mastery, "
+            + (
+                f"mean {mean} = {shown}"
+                if count_passed >= needed
+                else f"{needed - count_passed} more needed; no score yet"
+            )
+            for count_passed, scores, mean, shown in zip(
+                passed.tolist(), _plural_many(counts, "score"), means, score_fmt, strict=True
+            )
+        ]
+        return ManyResult(score, texts, exact)
+
+    if method == BKT:
+        return _bkt_many(values, first, counts, mastery_points, bkt_params, exact)
+    raise ValueError(f"unknown calculation method {method!r}; expected one of {', '.join(METHODS)}")
+
+
+def _decaying_many(
+    values: npt.NDArray[np.int64],
+    first: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    parameter: Number | None,
+    labelled: Any,
+    score_text: list[str],
+    exact: npt.NDArray[np.bool_],
+) -> ManyResult:
+    """``decaying_average`` of many groups: exact integers while they fit in 64 bits, then float64
+    with the groups near a half cent left to the exact path."""
+    size = first.size
+    decay = decay_parameter(parameter)
+    decay_cents = _cents_of(decay)
+    if decay_cents is None:
+        return ManyResult(np.full(size, NO_CENTS), [""] * size, np.zeros(size, dtype=bool))
+    keep_cents = 100 - decay_cents
+    keep, decay_float = float(1 - decay), float(decay)
+    largest = max(int(np.abs(values).max()), 1)
+    exact_steps = 1  # r_k is held exactly as R_k = r_k (in cents) * 100^(k-1) while it fits
+    while largest * 100**exact_steps < 2**60:
+        exact_steps += 1
+    longest = int(counts.max())
+    running = values[first].copy()  # R_k
+    running_float = values[first].astype(np.float64)
+    current = values[first].copy()  # r_k rounded to cents
+    previous = current.copy()  # r_(k-1) rounded to cents
+    shown_steps = np.full((size, 5), NO_CENTS, dtype=np.int64)  # r_k in cents, k <= 4
+    shown_steps[:, 1] = current
+    for k in range(2, longest + 1):
+        active = np.flatnonzero(counts >= k)
+        score_k = values[first[active] + k - 1]
+        running_float[active] = keep * running_float[active] + decay_float * score_k
+        previous[active] = current[active]
+        if k <= exact_steps:
+            running[active] = keep_cents * running[active] + decay_cents * score_k * 100 ** (k - 2)
+            current[active] = _round_div(
+                running[active], np.full(active.size, 100 ** (k - 1), dtype=np.int64)
+            )
+        else:
+            rounded, sure = _float_cents(running_float[active])
+            current[active] = rounded
+            # Decisive only for the last two steps (the ones shown): r_(n-1) and r_n.
+            near_end = (counts[active] - k <= 1) | (counts[active] <= 4)
+            exact[active[near_end & ~sure]] = False
+        if k <= 4:
+            shown_steps[active, k] = current[active]
+    head = f"decaying average (d = {fmt(decay)})"
+    keep_text, decay_text = fmt(1 - decay), fmt(decay)
+    current_fmt = _fmt_cents_many(current)
+    previous_fmt = _fmt_cents_many(previous)
+    step_fmt = [
+        _fmt_cents_many(np.where(shown_steps[:, k] == NO_CENTS, 0, shown_steps[:, k])) for k in range(5)
+    ]
+    texts = []
+    for group, (start, count) in enumerate(zip(first.tolist(), counts.tolist(), strict=True)):
+        end = start + count - 1
+        if count == 1:
+            texts.append(f"{head}: only one score, {labelled(start)} = {current_fmt[group]}")
+            continue
+        steps = [f"start at {labelled(start)}"]
+        if count <= 4:
+            for k in range(2, count + 1):
+                label = "latest" if k == count else ""
+                steps.append(
+                    f"{keep_text} x {step_fmt[k - 1][group]} + {decay_text} x "
+                    f"{labelled(start + k - 1, label)} = {step_fmt[k][group]}"
+                )
+        else:
+            steps.append(f"... {count - 2} more steps ...")
+            steps.append(
+                f"{keep_text} x {previous_fmt[group]} + {decay_text} x {labelled(end, 'latest')} = "
+                f"{current_fmt[group]}"
+            )
+        texts.append(f"{head}: {'; '.join(steps)}")
+    return ManyResult(current, texts, exact)
+
+
+def _bkt_many(
+    values: npt.NDArray[np.int64],
+    first: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    mastery_points: Number | None,
+    bkt_params: BKTParams | None,
+    exact: npt.NDArray[np.bool_],
+) -> ManyResult:
+    """``bkt`` of many groups: the forward update of every group at once, step by step."""
+    from progress.bkt import _step
+
+    model = bkt_params or BKTParams()
+    if mastery_points is None:
+        if not np.isin(values, (0, 100)).all():
+            raise ValueError("bkt needs mastery_points unless every score is 0 or 1")
+        correct = values == 100
+    else:
+        threshold_cents = _cents_of(_to_decimal(mastery_points, "mastery points"))
+        if threshold_cents is None:
+            return ManyResult(
+                np.full(first.size, NO_CENTS), [""] * first.size, np.zeros(first.size, dtype=bool)
+            )
+        correct = values >= threshold_cents
+    size = first.size
+    known = np.full(size, model.prior, dtype=np.float64)
+    unknown = np.full(size, np.float64(1.0 - model.prior), dtype=np.float64)
+    for step in range(int(counts.max())):
+        active = np.flatnonzero(counts > step)
+        known[active], unknown[active] = _step(
+            known[active], unknown[active], correct[first[active] + step], model
+        )
+    hundredths = known * 100
+    score = np.floor(hundredths).astype(np.int64)
+    # Rounded down from the shortest repr, as ``bkt`` does: near a whole cent, ask Decimal.
+    near = np.flatnonzero(np.abs(hundredths - np.round(hundredths)) < 1e-6)
+    for index in near.tolist():
+        floored = Decimal(repr(float(known[index]))).quantize(CENT, rounding=ROUND_FLOOR)
+        score[index] = int(floored * 100)
+    is_mastered = known >= MASTERY_THRESHOLD
+    right = np.add.reduceat(correct.astype(np.int64), first)
+    latest_right = correct[first + counts - 1]
+    middle = (
+        f"P(known) starts at {model.prior:.2f}, guess {model.guess:.2f}, slip {model.slip:.2f}, "
+        f"learn {model.learn:.2f}; now "
+    )
+    tail = f" {fmt(BKT_MASTERY)} for mastery"
+    texts = [
+        f"knowledge tracing: {count_right} of {responses} correct (latest "
+        f"{'correct' if is_right else 'incorrect'}); {middle}{probability:.3f}, "
+        f"{'at or above' if mastered else 'below'}{tail}"
+        for count_right, responses, is_right, probability, mastered in zip(
+            right.tolist(),
+            _plural_many(counts, "response"),
+            latest_right.tolist(),
+            known.tolist(),
+            is_mastered.tolist(),
+            strict=True,
+        )
+    ]
+    return ManyResult(score, texts, exact, known.copy(), is_mastered)

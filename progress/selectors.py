@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from assessments.models import Assessment, Attempt
+from assessments.services import attempt_start_refusals
 from competencies.models import Competency, Framework, LearningResource, PacingGuide
 from progress import gates
 from progress.models import CompetencyMastery, Evidence, ResourceView
@@ -80,15 +82,7 @@ def _competencies_in_tree_order(framework_ids: Sequence[int]) -> list[Competency
 class StartCheck:
     can_start: bool
     reason: str | None = None
-
-
-@dataclass
-class _StartContext:
-    previous: dict[int, Attempt] = field(default_factory=dict)
-    passed_practices: list[tuple[int | None, datetime]] = field(default_factory=list)
-    missing: dict[int, list[Competency]] = field(default_factory=dict)
-    resources: dict[int, list[LearningResource]] = field(default_factory=dict)
-    last_views: dict[int, datetime] = field(default_factory=dict)
+    resumes: bool = False  # starting returns the student's open attempt
 
 
 def attempt_start_checks(
@@ -101,36 +95,29 @@ def attempt_start_checks(
 ) -> dict[int, StartCheck]:
     """Whether the student could start each assessment now, and why not, without starting anything.
 
-    The same rules and wording as ``assessments.services.attempt_start`` (status, attempts used,
-    cooldown, ``pass_practice`` remediation) followed by ``progress.gates.start_gate`` (prerequisites,
-    ``view_resources`` remediation), composed for many assessments at once: an open attempt can always
-    be resumed. ``missing`` (competency id -> prerequisites not mastered) and ``resources``
-    (competency id -> lesson resources) may be passed in when the caller has them. At most five queries,
-    whatever the number of assessments. Assessments that have no single competency are checked for
-    attempts and cooldown only: use ``attempt_start`` to be sure.
+    ``assessments.services.attempt_start_refusals`` gives the checks assessments owns (status,
+    attempts used, cooldown, ``pass_practice`` remediation) with its own wording; then the rules of
+    ``progress.gates.start_gate`` (prerequisites, ``view_resources`` remediation), composed for many
+    assessments at once: an open attempt can always be resumed. ``missing`` (competency id ->
+    prerequisites not mastered) and ``resources`` (competency id -> lesson resources) may be passed
+    in when the caller has them. At most five queries, whatever the number of assessments: attempts,
+    passed practices, missing prerequisites, resources, views. Assessments that have no single
+    competency are checked by assessments' rules only: use ``attempt_start`` to be sure.
     """
     now = now or timezone.now()
     assessment_ids = [assessment.pk for assessment in assessments]
     competency_ids = sorted({a.competency_id for a in assessments if a.competency_id is not None})
-    context = _StartContext()
+    previous: dict[int, Attempt] = {}
     for attempt in Attempt.objects.filter(student=student, assessment_id__in=assessment_ids).order_by(
         "assessment_id", "number"
     ):
-        context.previous[attempt.assessment_id] = attempt  # the last number wins
-    if any(a.remediation == Assessment.Remediation.PASS_PRACTICE for a in assessments):
-        context.passed_practices = list(
-            Attempt.objects.filter(
-                student=student,
-                assessment__kind=Assessment.Kind.PRACTICE,
-                status=Attempt.Status.COMPLETED,
-                is_passed=True,
-            ).values_list("assessment__competency_id", "submitted_at")
-        )
+        previous[attempt.assessment_id] = attempt  # the last number wins
+    refusals = attempt_start_refusals(student=student, assessments=assessments, previous=previous, now=now)
     if missing is None:
         missing = defaultdict(list)
         for edge in gates.missing_prerequisites_query(student_id=student.pk, competency_ids=competency_ids):
             missing[edge.competency_id].append(edge.prerequisite)
-    context.missing = missing
+    last_views: dict[int, datetime] = {}
     if any(a.remediation == Assessment.Remediation.VIEW_RESOURCES for a in assessments):
         if resources is None:
             resources = defaultdict(list)
@@ -138,47 +125,40 @@ def attempt_start_checks(
                 "position", "pk"
             ):
                 resources[resource.competency_id].append(resource)
-        context.resources = resources
-        context.last_views = dict(
+        last_views = dict(
             ResourceView.objects.filter(
                 student=student, resource__competency_id__in=competency_ids
             ).values_list("resource_id", "last_viewed_at")
         )
-    return {assessment.pk: _start_check(assessment, context, now) for assessment in assessments}
+    checks = {}
+    for assessment in assessments:
+        last = previous.get(assessment.pk)
+        if last is not None and last.status == Attempt.Status.IN_PROGRESS:
+            if last.deadline is None or now < last.deadline:
+                checks[assessment.pk] = StartCheck(True, resumes=True)
+                continue
+            last = copy.copy(last)  # attempt_start submits it first, at its deadline
+            last.submitted_at = last.deadline
+        reason = refusals[assessment.pk] or _gate_reason(
+            assessment, last, missing, resources or {}, last_views
+        )
+        checks[assessment.pk] = StartCheck(reason is None, reason)
+    return checks
 
 
-def _start_check(assessment: Assessment, context: _StartContext, now: datetime) -> StartCheck:
-    previous = context.previous.get(assessment.pk)
-    if previous is not None and previous.status == Attempt.Status.IN_PROGRESS:
-        if previous.deadline is None or now < previous.deadline:
-            return StartCheck(True)  # resumes the open attempt
-        previous.submitted_at = previous.deadline  # attempt_start submits it first
-    if assessment.status != Assessment.Status.ACTIVE:
-        return StartCheck(False, "This assessment is not open.")
-    if previous is not None:
-        if assessment.max_attempts is not None and previous.number >= assessment.max_attempts:
-            return StartCheck(False, f"All {assessment.max_attempts} attempts have been used.")
-        if assessment.cooldown_hours and previous.submitted_at is not None:
-            opens_at = previous.submitted_at + timedelta(hours=assessment.cooldown_hours)
-            if now < opens_at:
-                return StartCheck(False, f"Cooldown: the next attempt opens at {opens_at.isoformat()}.")
-        if (
-            previous.is_passed is False
-            and assessment.remediation == Assessment.Remediation.PASS_PRACTICE
-            and not any(
-                competency_id == assessment.competency_id
-                and (since is not None and since > previous.submitted_at)
-                for competency_id, since in context.passed_practices
-            )
-        ):
-            return StartCheck(
-                False, "Remediation not done: pass a practice on this competency before retaking."
-            )
+def _gate_reason(
+    assessment: Assessment,
+    previous: Attempt | None,
+    missing: dict[int, list[Competency]],
+    resources: dict[int, list[LearningResource]],
+    last_views: dict[int, datetime],
+) -> str | None:
+    """``progress.gates.start_gate`` from what ``attempt_start_checks`` loaded for all assessments."""
     if assessment.competency_id is None:
-        return StartCheck(True)
-    reason = gates.prerequisite_reason(context.missing.get(assessment.competency_id, []))
+        return None
+    reason = gates.prerequisite_reason(missing.get(assessment.competency_id, []))
     if reason:
-        return StartCheck(False, reason)
+        return reason
     if (
         previous is not None
         and previous.is_passed is False
@@ -187,16 +167,12 @@ def _start_check(assessment: Assessment, context: _StartContext, now: datetime) 
     ):
         unviewed = [
             resource
-            for resource in context.resources.get(assessment.competency_id, [])
+            for resource in resources.get(assessment.competency_id, [])
             if resource.kind in gates.REMEDIATION_KINDS
-            and not (
-                resource.pk in context.last_views and context.last_views[resource.pk] > previous.submitted_at
-            )
+            and not (resource.pk in last_views and last_views[resource.pk] > previous.submitted_at)
         ]
-        reason = gates.remediation_reason(unviewed)
-        if reason:
-            return StartCheck(False, reason)
-    return StartCheck(True)
+        return gates.remediation_reason(unviewed)
+    return None
 
 
 # --- the student's path ---------------------------------------------------------------------------
@@ -288,6 +264,90 @@ def student_path(*, student: User, now: datetime | None = None) -> list[dict[str
             }
         )
     return path
+
+
+# --- one lesson, for the student ------------------------------------------------------------------
+
+
+def access_lesson_competency(*, student: User, competency_id: int) -> Competency:
+    """The competency, if it is on the student's path: in the framework of a pacing guide of a section
+    they are actively enrolled in. One query; ``Competency.DoesNotExist`` otherwise (the page answers
+    404, as for a competency that does not exist)."""
+    on_path = PacingGuide.objects.filter(
+        framework_id=OuterRef("framework_id"),
+        section__is_active=True,
+        section__enrollments__user_id=student.pk,
+        section__enrollments__role=Enrollment.Role.STUDENT,
+        section__enrollments__is_active=True,
+    )
+    return Competency.objects.select_related("framework").filter(Exists(on_path)).get(pk=competency_id)
+
+
+def student_lesson(*, student: User, competency: Competency, now: datetime | None = None) -> dict[str, Any]:
+    """The lesson page of one competency on the student's path (see ``access_lesson_competency``): its
+    state, the lesson resources with when the student last marked each watched, the practices and
+    the mastery checks with whether each can start now and why not. Six queries whatever the number
+    of resources and assessments (mastery row, resources, views, assessments, missing prerequisites,
+    attempts), plus one for passed practices after a failed ``pass_practice`` check and one for views
+    after a failed ``view_resources`` check."""
+    row = CompetencyMastery.objects.filter(student=student, competency=competency).first()
+    resources = list(LearningResource.objects.filter(competency=competency).order_by("position", "pk"))
+    last_viewed = dict(
+        ResourceView.objects.filter(student=student, resource__competency=competency).values_list(
+            "resource_id", "last_viewed_at"
+        )
+    )
+    assessments = list(
+        Assessment.objects.filter(
+            Q(district__isnull=True) | Q(district_id=student.district_id),
+            competency=competency,
+            status=Assessment.Status.ACTIVE,
+        ).order_by("title", "pk")
+    )
+    missing: dict[int, list[Competency]] = defaultdict(list)
+    for edge in gates.missing_prerequisites_query(student_id=student.pk, competency_ids=[competency.pk]):
+        missing[edge.competency_id].append(edge.prerequisite)
+    checks = attempt_start_checks(
+        student=student,
+        assessments=assessments,
+        missing=missing,
+        resources={competency.pk: resources},
+        now=now,
+    )
+
+    def assessment_row(assessment: Assessment) -> dict[str, Any]:
+        return {
+            "id": assessment.pk,
+            "title": assessment.title,
+            "kind": assessment.kind,
+            "time_limit_minutes": assessment.time_limit_minutes,
+            "can_start": checks[assessment.pk].can_start,
+            "reason": checks[assessment.pk].reason,
+            "resumes": checks[assessment.pk].resumes,
+        }
+
+    return {
+        "competency": competency,
+        "state": row.state if row is not None else _fallback_state(competency, missing),
+        "score": _decimal(row.score if row is not None else None),
+        "level": (row.level_name or None) if row is not None else None,
+        "missing": missing.get(competency.pk, []),
+        "resources": [
+            {
+                "id": resource.pk,
+                "kind": resource.kind,
+                "title": resource.title,
+                "url": resource.url,
+                "embed_url": resource.embed_url if resource.kind == LearningResource.Kind.VIDEO else None,
+                "description": resource.description,
+                "duration_minutes": resource.duration_minutes,
+                "last_viewed_at": last_viewed.get(resource.pk),
+            }
+            for resource in resources
+        ],
+        "practices": [assessment_row(a) for a in assessments if a.kind == Assessment.Kind.PRACTICE],
+        "checks": [assessment_row(a) for a in assessments if a.kind == Assessment.Kind.MASTERY_CHECK],
+    }
 
 
 # --- one student's progress, for a teacher --------------------------------------------------------

@@ -35,7 +35,8 @@ from competencies.models import (
 from progress import methods
 from progress.bkt import BKTParams, fit_em
 from progress.models import BKTParameters, CompetencyMastery, Evidence, ResourceView
-from roster.models import Enrollment, User
+from roster.audit import audit_record
+from roster.models import AuditEvent, Enrollment, User
 
 State = CompetencyMastery.State
 
@@ -297,6 +298,7 @@ def mastery_override(
         evidence._history_user = author  # type: ignore[attr-defined]
         evidence.save()
         mastery = CompetencyMastery.objects.filter(student=student, competency=competency).first()
+        before = _override_audit_state(mastery)
         if mastery is None:
             mastery = CompetencyMastery(student=student, competency=competency)
         if state == "mastered":
@@ -307,9 +309,31 @@ def mastery_override(
         mastery._change_reason = f"Teacher override ({state}): {note}"  # type: ignore[attr-defined]
         mastery.save()
         mastery_recompute(student_id=student.pk, competency_ids=[competency.pk], now=now)
+        mastery.refresh_from_db()
+        unlocked = state == "unlocked"
+        audit_record(
+            actor=author,
+            action=AuditEvent.Action.MASTERY_UNLOCK if unlocked else AuditEvent.Action.MASTERY_OVERRIDE,
+            target=mastery,
+            before=before,
+            after=_override_audit_state(mastery),
+            note=note,
+            district=student.district_id,
+        )
         recompute_schedule(student_ids=[student.pk])  # the flags follow in the task
-    mastery.refresh_from_db()
     return mastery
+
+
+def _override_audit_state(mastery: CompetencyMastery | None) -> dict[str, Any] | None:
+    if mastery is None:
+        return None
+    return {
+        "competency_id": mastery.competency_id,
+        "state": mastery.state,
+        "score": mastery.score,
+        "is_overridden": mastery.is_overridden,
+        "is_unlocked_by_teacher": mastery.is_unlocked_by_teacher,
+    }
 
 
 def lesson_resource_viewed(
@@ -427,18 +451,23 @@ def mastery_recompute(
                 Competency.objects.filter(pk__in=competency_ids).values_list("framework_id", flat=True)
             )
         else:
+            # Three semi-joins (not joins: joining evidence and mastery rows multiplies them, and the
+            # default ordering would defeat DISTINCT), each on an index of its table.
             framework_ids = set(
                 Competency.objects.filter(
-                    Q(evidence__student_id=student_id)
-                    | Q(masteries__student_id=student_id)
+                    Q(pk__in=Evidence.objects.filter(student_id=student_id).values("competency_id"))
                     | Q(
-                        framework__pacing_guides__in=PacingGuide.objects.filter(
+                        pk__in=CompetencyMastery.objects.filter(student_id=student_id).values("competency_id")
+                    )
+                    | Q(
+                        framework_id__in=PacingGuide.objects.filter(
                             section__enrollments__user_id=student_id,
                             section__enrollments__role=Enrollment.Role.STUDENT,
                             section__enrollments__is_active=True,
-                        )
+                        ).values("framework_id")
                     )
                 )
+                .order_by()
                 .values_list("framework_id", flat=True)
                 .distinct()
             )

@@ -1,3 +1,16 @@
-"""Pages (filled in by the pages work of issue #5)."""
+"""The student's lesson pages (the path itself is ``progress:path``)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from progress import student_views
+
+app_name = "learn"
+
+urlpatterns = [
+    path("learn/<int:competency_pk>/", student_views.lesson, name="lesson"),
+    path(
+        "learn/<int:competency_pk>/resources/<int:resource_pk>/watched/",
+        student_views.resource_watched,
+        name="watched",
+    ),
+]

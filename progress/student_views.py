@@ -1,14 +1,16 @@
-"""The student's pages: the path (and, from issue #5, the lesson page and results history)."""
+"""The student's pages: the path, the lesson page with its "mark as watched" action."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from competencies.models import PacingTarget
-from progress import selectors
+from competencies.models import Competency, LearningResource, PacingTarget
+from progress import selectors, services
 from progress.models import CompetencyMastery
 from progress.page_access import student_page
 from progress.views import STATE_LABELS, _score_text
@@ -47,6 +49,7 @@ def student_path(request: HttpRequest) -> HttpResponse:
     for item in path:
         item["state_label"] = STATE_LABELS.get(item["state"], item["state"])
         item["score_text"] = _score_text(item["score"])
+        item["is_due"] = item["id"] in due and item["state"] != State.MASTERED
     return render(
         request,
         "progress/student_path.html",
@@ -61,3 +64,49 @@ def student_path(request: HttpRequest) -> HttpResponse:
             "today": today,
         },
     )
+
+
+# --- one lesson -----------------------------------------------------------------------------------
+
+
+def _competency_or_404(request: HttpRequest, competency_pk: int) -> Competency:
+    try:
+        return selectors.access_lesson_competency(student=request.user, competency_id=competency_pk)
+    except Competency.DoesNotExist:
+        raise Http404 from None
+
+
+@student_page
+@require_GET
+def lesson(request: HttpRequest, competency_pk: int) -> HttpResponse:
+    """The lesson of one competency on my path: watch or read it, practise, then the mastery check."""
+    competency = _competency_or_404(request, competency_pk)
+    context = selectors.student_lesson(student=request.user, competency=competency)
+    context["state_label"] = STATE_LABELS.get(context["state"], context["state"])
+    context["score_text"] = _score_text(context["score"])
+    return render(request, "progress/student/lesson.html", context)
+
+
+@student_page
+@require_POST
+def resource_watched(request: HttpRequest, competency_pk: int, resource_pk: int) -> HttpResponse:
+    """Mark one lesson resource as watched (or read): in place with htmx, else back to the lesson."""
+    competency = _competency_or_404(request, competency_pk)
+    try:
+        resource = LearningResource.objects.get(pk=resource_pk, competency=competency)
+    except LearningResource.DoesNotExist:
+        raise Http404 from None
+    view = services.lesson_resource_viewed(student=request.user, resource=resource)
+    if request.htmx:
+        return render(
+            request,
+            "progress/student/_watched.html",
+            {
+                "competency": competency,
+                "resource": {"id": resource.pk, "title": resource.title, "kind": resource.kind},
+                "last_viewed_at": view.last_viewed_at,
+                "just_marked": True,
+            },
+        )
+    messages.success(request, f"Marked “{resource.title}” as done.")
+    return redirect(reverse("learn:lesson", args=[competency.pk]) + f"#resource-{resource.pk}")

@@ -25,3 +25,14 @@ def bkt_fit_all(min_students: int | None = None) -> int:
     """
     arguments = {} if min_students is None else {"min_students": min_students}
     return len(services.bkt_parameters_fit_all(**arguments))
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def district_recompute(framework_ids: list[int] | None = None) -> int:
+    """Recompute every student's mastery of every competency at once (queue bulk; ``progress.district``).
+
+    Returns the number of mastery rows written.
+    """
+    from progress.district import district_recompute as recompute
+
+    return recompute(framework_ids=framework_ids).written

@@ -14,14 +14,16 @@ from pathlib import Path
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from roster import oneroster
+from roster.audit import audit_record
 from roster.forms import OneRosterApplyForm, OneRosterUploadForm
-from roster.models import Course, District, Enrollment, ImportRun, School, Section, Term, User
+from roster.models import AuditEvent, Course, District, Enrollment, ImportRun, School, Section, Term, User
 from roster.services import ENTITIES, OUTCOMES, RosterImportError, RosterImportReport, oneroster_import
 
 UPLOAD_SESSION_KEY = "roster_oneroster_upload"
@@ -55,6 +57,73 @@ class UserAdmin(SimpleHistoryAdmin, DjangoUserAdmin):
     search_fields = ("username", "first_name", "last_name", "email", "sourced_id")
     list_select_related = ("district",)
     autocomplete_fields = ("district",)
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        """Save, and append a role change (role, staff or superuser status) to the audit log."""
+        changed = [name for name in ROLE_FIELDS if name in form.changed_data]
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if change and changed:
+                audit_record(
+                    actor=request.user,
+                    action=AuditEvent.Action.ROLE_CHANGE,
+                    target=obj,
+                    before={name: form.initial.get(name) for name in changed},
+                    after={name: getattr(obj, name) for name in changed},
+                    district=obj.district_id,
+                )
+
+
+ROLE_FIELDS = ("role", "is_staff", "is_superuser")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log, read-only: nobody adds, changes or deletes an event here."""
+
+    list_display = ("created_at", "action", "actor_username", "target_repr", "subject_id", "district_id")
+    list_filter = ("action", "created_at", "actor_username")
+    search_fields = ("actor_username", "target_repr", "target_type", "target_id", "note")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "created_at",
+        "action",
+        "actor_id",
+        "actor_username",
+        "district_id",
+        "target_type",
+        "target_id",
+        "target_repr",
+        "subject_id",
+        "before",
+        "after",
+        "note",
+    )
+    actions = None
+
+    def get_queryset(self, request: HttpRequest):
+        """District staff see their own district's events; a superuser sees all."""
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(district_id=request.user.district_id)
+
+    def has_view_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        """Every district staff member may read their district's log, without a model permission."""
+        user = request.user
+        return bool(user.is_active and user.is_staff and (user.is_superuser or user.is_district_staff))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
 
 
 @admin.register(District)

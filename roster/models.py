@@ -8,6 +8,7 @@ student did is lost.
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -221,3 +222,78 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.source_name} ({self.get_status_display()})"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """The audit log is append-only: a queryset refuses bulk updates and deletes as well."""
+
+    def update(self, **kwargs):
+        raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+
+    def delete(self):
+        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
+
+
+class AuditLogIsAppendOnly(Exception):
+    """Raised on any attempt to change or delete an audit event."""
+
+
+class AuditEvent(models.Model):
+    """One audited decision: who did what to which object, when, with the state before and after.
+
+    Append-only: the model refuses save() of an existing row and delete(), and on PostgreSQL a trigger
+    refuses UPDATE and DELETE, so not even raw SQL rewrites history. People are held
+    by id, not by foreign key (deleting a person must not rewrite the log), and a student appears only
+    as an id (``subject_id``), never by name, so that forgetting a student leaves nothing to scrub here.
+    """
+
+    class Action(models.TextChoices):
+        MASTERY_OVERRIDE = "mastery_override", "Mastery override"
+        MASTERY_UNLOCK = "mastery_unlock", "Competency unlocked"
+        RESCORE_JOB_CREATED = "rescore_job_created", "Rescoring job created"
+        FLAG_ACKNOWLEDGE = "flag_acknowledge", "Flag acknowledged"
+        FLAG_SNOOZE = "flag_snooze", "Flag snoozed"
+        FLAG_RESOLVE = "flag_resolve", "Flag resolved"
+        IMPORT_CASE = "import_case", "CASE import"
+        IMPORT_FRAMEWORK_CSV = "import_framework_csv", "Framework CSV import"
+        IMPORT_ONEROSTER = "import_oneroster", "OneRoster import"
+        ROLE_CHANGE = "role_change", "Role change"
+        STUDENT_EXPORT = "student_export", "Student data exported"
+        STUDENT_ANONYMISE = "student_anonymise", "Student anonymised"
+        STUDENT_DELETE = "student_delete", "Student deleted"
+        RESPONSES_PURGE = "responses_purge", "Old responses purged"
+
+    created_at = models.DateTimeField(db_index=True)
+    action = models.CharField(max_length=40, choices=Action.choices)
+    actor_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The user who acted (empty: the system)."
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    district_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True, help_text="app_label.model of the object.")
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=255, blank=True)
+    subject_id = models.BigIntegerField(
+        null=True, blank=True, db_index=True, help_text="The student the event is about, if any."
+    )
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    note = models.TextField(blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["action", "-created_at"], name="audit_action_created")]
+
+    def __str__(self) -> str:
+        who = self.actor_username or "system"
+        return f"{self.created_at:%Y-%m-%d %H:%M} {who}: {self.get_action_display()} {self.target_repr}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")

@@ -18,7 +18,8 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from roster import oneroster
-from roster.models import Course, District, Enrollment, ImportRun, School, Section, Term, User
+from roster.audit import audit_record
+from roster.models import AuditEvent, Course, District, Enrollment, ImportRun, School, Section, Term, User
 
 ENTITIES = ("districts", "schools", "terms", "courses", "sections", "users", "enrollments")
 OUTCOMES = ("created", "updated", "unchanged", "deactivated")
@@ -113,6 +114,13 @@ def oneroster_import(
                 district=report.district,
                 counts=report.counts,
                 warnings=report.warnings,
+            )
+            audit_record(
+                actor=user,
+                action=AuditEvent.Action.IMPORT_ONEROSTER,
+                target=report.import_run,
+                after={"source_name": report.import_run.source_name, "counts": report.counts},
+                district=report.import_run.district_id,
             )
     except _DryRunRollback:
         report.import_run = None

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from celery._state import _set_task_join_will_block
 from django.db import connection
 from hypothesis import HealthCheck, settings
 
@@ -39,6 +40,10 @@ def is_postgres() -> bool:
 @pytest.fixture(autouse=True)
 def _tasks_run_in_process(request):
     """Unit tests run Celery tasks in process; tests marked ``worker`` use a real worker instead."""
+    # Celery's eager apply_async guards itself with a process-global "joining would block" flag that it
+    # saves and restores; two live-server threads doing that at once (the browser tests) can leave it set,
+    # and every later ``.apply().get()`` in this process would then refuse. Each test starts clean.
+    _set_task_join_will_block(False)
     if request.node.get_closest_marker("worker"):
         yield
         return

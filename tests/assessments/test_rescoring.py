@@ -383,14 +383,145 @@ def _world_with_responses(count: int) -> tuple[Item, RescoreJob]:
 @pytest.mark.parametrize("responses", [3, 12])
 def test_the_query_count_of_a_batch_does_not_grow_with_its_rows(django_assert_num_queries, responses):
     _, job = _world_with_responses(responses)
-    # job, running, items + choices, rubric levels and alignments; then one batch (savepoint, job lock,
-    # upper bound; the rescoring itself: on PostgreSQL distinct answers + one statement, on SQLite read +
-    # bulk update + bulk insert; attempts, form, responses, alignments, scale levels, stored competency
-    # scores, upsert competency scores, attempt totals; remaining, changed, progress, release); then
-    # completed and the refresh.
-    with django_assert_num_queries(25 if connection.vendor == "postgresql" else 26):
+    # job, running, items + choices, rubric levels and alignments; on PostgreSQL the run's temporary
+    # answer map and session settings; then one batch (savepoint, job lock; on PostgreSQL the batch
+    # statement, the new answers into the map and the statement again, ONE set-based recompute of
+    # the attempts; on SQLite upper bound, read, bulk update, bulk insert, attempts, form, responses,
+    # alignments, scale levels, stored competency scores, upsert competency scores, attempt totals,
+    # remaining, changed, progress; release); remaining, changed, completed; on PostgreSQL the map
+    # dropped and the settings restored; the refresh.
+    with django_assert_num_queries(21 if connection.vendor == "postgresql" else 28):
         job = rescoring.rescore_job_run(job_id=job.pk)
     assert (job.total, job.done, job.changed) == (responses, responses, 2 * responses // 3)
+
+
+@pytest.mark.parametrize("batches", [1, 3])
+def test_each_further_batch_costs_an_exact_number_of_queries(django_assert_num_queries, batches):
+    """Nine responses in batches of 9 // batches: a further batch adds 5 queries on PostgreSQL
+    (savepoint, lock, statement, recompute, release; its answers are already in the map) and 18 on
+    SQLite; a run whose last batch was full ends with one empty batch (4 queries on PostgreSQL:
+    savepoint, lock, statement, release; 8 on SQLite: with upper bound, read and the progress)."""
+    _, job = _world_with_responses(9)
+    if connection.vendor == "postgresql":
+        expected = {1: 21 + 4, 3: 21 + 2 * 5 + 4}[batches]
+    else:
+        expected = {1: 28 + 8, 3: 28 + 2 * 18 + 8}[batches]
+    with django_assert_num_queries(expected):
+        job = rescoring.rescore_job_run(job_id=job.pk, batch_size=9 // batches)
+    assert (job.status, job.total, job.done, job.changed) == ("completed", 9, 9, 6)
+    assert ResponseScoreChange.objects.filter(job=job).count() == 6
+
+
+def _results_state(attempt_ids: list[int]) -> tuple:
+    return (
+        sorted(
+            Attempt.objects.filter(pk__in=attempt_ids).values_list("pk", "score", "max_score", "is_passed")
+        ),
+        sorted(
+            AttemptCompetencyScore.objects.filter(attempt_id__in=attempt_ids).values_list(
+                "attempt_id", "competency_id", "earned", "possible", "score", "level_points", "is_met"
+            )
+        ),
+    )
+
+
+def _spoil_results(attempt_ids: list[int], stale_competency) -> None:
+    """Wrong totals, one competency row wrong, one missing, one that should not exist."""
+    Attempt.objects.filter(pk__in=attempt_ids).update(score=D("99.00"), max_score=D(0), is_passed=True)
+    rows = AttemptCompetencyScore.objects.filter(attempt_id__in=attempt_ids).order_by("pk")
+    rows.filter(pk=rows[0].pk).update(earned=D("0.01"), is_met=True)
+    rows.filter(pk=rows[1].pk).delete()
+    AttemptCompetencyScore.objects.create(
+        attempt_id=attempt_ids[0], competency=stale_competency, earned=1, possible=1, score=1, is_met=True
+    )
+
+
+def test_the_set_based_recompute_equals_a_from_scratch_computation(bank):
+    """Totals and competency scores recomputed (one SQL statement on PostgreSQL) are exactly what the
+    submit computed and what the Python reference computes, for every item type, both scales (a
+    framework without a scale: met at 80 %), partial scores, unanswered and rubric-graded items."""
+    unscaled = CompetencyFactory(framework=FrameworkFactory(mastery_scale=None))
+    ItemAlignment.objects.create(item=bank.numeric, competency=unscaled, points=D(3))
+    ItemAlignment.objects.create(item=bank.short, competency=unscaled, points=D("0.5"))
+    assessment = assessment_with([*bank.auto_items(), bank.extended], bank.ratios)
+    c = bank.choice
+    answer_sets = [
+        (c["single_right"].pk, [c["two"].pk, c["four"].pk], "31.4", "co2", 4),
+        (c["single_wrong"].pk, [c["two"].pk, c["seven"].pk], "3", "oxygen", 2),
+        (None, None, None, None, 0),
+        (c["single_right"].pk, [c["two"].pk, c["four"].pk, c["six"].pk], "31.45", "Carbon dioxide", 2),
+    ]
+    attempts = []
+    for single, multiple, numeric, short, grade in answer_sets:
+        attempt = services.attempt_start(assessment=assessment, student=StudentFactory())
+        for item, answer in (
+            (bank.single, single),
+            (bank.multiple, multiple),
+            (bank.numeric, numeric),
+            (bank.short, short),
+            (bank.extended, "My explanation"),
+        ):
+            if answer is not None:
+                services.response_save(attempt=attempt, item=item, answer=answer)
+        services.attempt_submit(attempt=attempt)
+        response = Response.objects.get(attempt=attempt, item=bank.extended)
+        services.response_grade(response=response, points=grade, grader=TeacherFactory())
+        attempts.append(Attempt.objects.get(pk=attempt.pk))
+    ids = sorted(attempt.pk for attempt in attempts)
+    submitted = _results_state(ids)
+    assert {row[1] for row in submitted[1]} == {bank.ratios.pk, bank.rates.pk, unscaled.pk}
+    assert [row[1:] for row in submitted[0]] == [
+        (D("10.00"), D("11.00"), True),
+        (D("2.00"), D("11.00"), False),
+        (D("0.00"), D("11.00"), False),
+        (D("9.00"), D("11.00"), True),
+    ]
+    stale = CompetencyFactory()
+    expected_changed = [(attempt.pk, attempt.student_id) for attempt in sorted(attempts, key=lambda a: a.pk)]
+
+    _spoil_results(ids, stale)
+    assert rescoring.attempts_recompute(attempt_ids=ids) == expected_changed
+    assert _results_state(ids) == submitted
+    assert rescoring.attempts_recompute(attempt_ids=ids) == []  # nothing differs: nothing written
+
+    _spoil_results(ids, stale)
+    assert rescoring._attempts_recompute_python(attempt_ids=ids) == expected_changed
+    assert _results_state(ids) == submitted
+
+
+def test_a_scoring_only_change_recomputes_only_the_attempts_whose_score_changed(bank, monkeypatch):
+    """A new key (not points, alignments or rubric) can change a result only where a score changed."""
+    assessment = assessment_with([bank.single], bank.ratios)
+    right, wrong = bank.choice["single_right"].pk, bank.choice["single_wrong"].pk
+    attempts = [
+        take(assessment, StudentFactory(district=bank.student.district), bank.single, answer)
+        for answer in (right, None, wrong, None)
+    ]
+    recomputed: list[list[int]] = []
+    original = rescoring.attempts_recompute
+
+    def spy(*, attempt_ids):
+        recomputed.append(sorted(attempt_ids))
+        return original(attempt_ids=attempt_ids)
+
+    monkeypatch.setattr(rescoring, "attempts_recompute", spy)
+    job = services.item_update(
+        item=bank.single,
+        data={"choices": [{"id": right, "text": "four"}, {"id": wrong, "text": "five", "correct": True}]},
+    ).rescore_job
+    job = rescoring.rescore_job_run(job_id=job.pk)
+    changed_attempts = sorted([attempts[0].pk, attempts[2].pk])
+    if connection.vendor == "postgresql":
+        assert recomputed == [changed_attempts]
+    else:  # the ORM path recomputes every attempt of the batch; unchanged ones are not written
+        assert recomputed == [sorted(attempt.pk for attempt in attempts)]
+    assert (job.done, job.changed) == (4, 2)
+    assert [attempt_state(attempt)[0] for attempt in attempts] == [D("0.00"), D("0.00"), D("1.00"), D("0.00")]
+
+    recomputed.clear()
+    job = services.item_update(item=bank.single, data={"max_points": D(2)}).rescore_job
+    rescoring.rescore_job_run(job_id=job.pk)  # points changed: every attempt is recomputed
+    assert recomputed == [sorted(attempt.pk for attempt in attempts)]
 
 
 # --- API ------------------------------------------------------------------------------------------

@@ -109,7 +109,11 @@ def save_screenshot(page, name: str, *, full_page: bool = True) -> Path:
 
 def assert_accessible(page, label: str = "") -> None:
     """Run axe-core on the page; fail on any serious or critical violation, printing each one."""
-    page.add_script_tag(path=str(AXE_PATH))
+    # From the live server's static files, not inlined: the pages' CSP (script-src 'self') refuses an
+    # inline script, and the pages must be checked under the policy they really run with.
+    page.add_script_tag(
+        url=f"/{settings.STATIC_URL.lstrip('/')}vendor/{AXE_PATH.parent.name}/{AXE_PATH.name}"
+    )
     results = page.evaluate("async () => await window.axe.run(document, {resultTypes: ['violations']})")
     blocking = [rule for rule in results["violations"] if rule.get("impact") in BLOCKING_IMPACTS]
     if blocking:

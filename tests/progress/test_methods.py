@@ -3,7 +3,7 @@ district-wide forms against the per-student ones. No database."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -12,11 +12,13 @@ import pytest
 from progress.bkt import BKTParams
 from progress.methods import (
     METHODS,
+    NO_CENTS,
     NO_EVIDENCE,
     average,
     average_many,
     bkt,
     calculate,
+    calculate_many,
     decaying_average,
     decaying_average_many,
     describe,
@@ -423,3 +425,110 @@ def test_vectorised_input_checks():
         average_many(np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError, match="decaying average d must be between"):
         decaying_average_many(np.array([[1.0]]), d="0.3")
+
+
+# --- calculate_many: the stored score and explanation, exactly -------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _groups(seed: int, groups: int, longest: int, values: list[int] | None = None):
+    """Random groups of dated whole-cent scores, oldest first, with ties of time, score and half cents."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, longest + 1, size=groups)
+    # Long runs now and then (the shortened explanations, the float path of the decaying average).
+    lengths[rng.random(groups) < 0.05] = longest * 3
+    total = int(lengths.sum())
+    if values is None:
+        cents = rng.integers(0, 401, size=total)
+        # Many round and half scores, so that half cents (ties) are frequent.
+        coarse = rng.random(total) < 0.6
+        cents[coarse] = rng.choice(
+            [0, 50, 100, 150, 200, 250, 300, 350, 400, 325, 275], size=int(coarse.sum())
+        )
+    else:
+        cents = rng.choice(values, size=total)
+    moments = np.sort(rng.integers(1_740_000_000, 1_780_000_000, size=total)) * 1_000_000
+    moments[rng.random(total) < 0.1] = moments[0]  # same moment: the given order holds
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+        moments[start : start + length] = np.sort(moments[start : start + length])
+    return cents.astype(np.int64), moments.astype(np.int64), starts, lengths
+
+
+def _one(method, cents, moments, start, length, parameter, mastery_points, params):
+    scores = [
+        (_EPOCH + timedelta(microseconds=int(moment)), Decimal(int(value)) / 100)
+        for value, moment in zip(cents[start : start + length], moments[start : start + length], strict=True)
+    ]
+    return calculate(method, scores, parameter, mastery_points, params)
+
+
+@pytest.mark.parametrize(
+    ("method", "parameter", "mastery_points", "values"),
+    [
+        ("latest", None, None, None),
+        ("highest", None, None, None),
+        ("average", None, None, None),
+        ("weighted_average", None, None, None),
+        ("weighted_average", D("0.2"), None, None),
+        ("weighted_average", D("0.99"), None, None),
+        ("decaying_average", None, None, None),
+        ("decaying_average", D("0.5"), None, None),
+        ("decaying_average", D("0.99"), None, None),
+        ("n_times", None, D("3"), None),
+        ("n_times", D("1"), D("2.5"), None),
+        ("n_times", D("3"), D("0"), None),
+        ("bkt", None, None, [0, 100]),
+        ("bkt", None, D("3"), None),
+    ],
+)
+def test_calculate_many_equals_calculate_exactly(method, parameter, mastery_points, values):
+    cents, moments, starts, lengths = _groups(sum(map(ord, method)) + len(str(parameter)), 600, 14, values)
+    params = BKTParams(prior=0.3, learn=0.2, guess=0.25, slip=0.08, forget=0.01) if method == "bkt" else None
+    many = calculate_many(method, cents, starts, lengths, moments, parameter, mastery_points, params)
+    assert many.score.shape == (600,) and len(many.explanation) == 600
+    left = 0
+    for group, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist(), strict=True)):
+        if not many.exact[group]:
+            left += 1
+            continue
+        one = _one(method, cents, moments, start, length, parameter, mastery_points, params)
+        expected = NO_CENTS if one.score is None else int(one.score * 100)
+        assert (int(many.score[group]), many.explanation[group]) == (expected, one.explanation), group
+        if method == "bkt":
+            assert float(many.probability[group]) == one.probability
+            assert bool(many.is_mastered[group]) == one.is_mastered
+    assert left <= 6  # only the rare half cents that Decimal's rounding decides are left over
+
+
+def test_calculate_many_leaves_the_decimal_ties_to_the_exact_path():
+    # Ties whose earlier mean is a finite decimal are decided here (0.65 x 3 + 0.35 x 2.5 = 2.825 -> 2.83);
+    # 0.65 x 0.13 + 0.35 x (0.01 / 7) is 0.085 exactly too, but the mean of 7 is no finite decimal:
+    # Decimal rounds it at 28 digits, so that group is left to the per-student method.
+    cents = np.array([1, 0, 0, 0, 0, 0, 0, 250, 300], dtype=np.int64)
+    moments = np.arange(9, dtype=np.int64) * 86_400_000_000
+    many = calculate_many("weighted_average", cents, np.array([0, 7]), np.array([7, 2]), moments, D("0.65"))
+    assert many.exact.tolist() == [True, True]
+    assert many.score.tolist() == [0, 283]
+    cents = np.array([0, 0, 0, 0, 0, 0, 1, 13], dtype=np.int64)
+    many = calculate_many("weighted_average", cents, np.array([0]), np.array([8]), moments[:8], D("0.65"))
+    one = weighted_average([D("0")] * 6 + [D("0.01"), D("0.13")], D("0.65"))
+    assert many.exact.tolist() == [False]
+    assert one.score == D("0.09")  # 0.085 exactly; Decimal's 28-digit mean of 7 decides the half cent
+
+
+def test_calculate_many_hand_computed_and_input_checks():
+    moments = np.array([0, 86_400_000_000 * 72], dtype=np.int64)  # 1 Jan and 14 Mar 1970
+    many = calculate_many("average", np.array([250, 300]), np.array([0]), np.array([2]), moments)
+    assert (int(many.score[0]), many.explanation) == (275, ["average: (2.5 + 3) / 2 = 2.75"])
+    many = calculate_many("latest", np.array([250, 300]), np.array([0]), np.array([2]), moments)
+    assert many.explanation == ["latest of 2 scores: 3 (14 Mar) = 3"]
+    empty = calculate_many("latest", np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+    assert empty.score.size == 0 and empty.explanation == []
+    with pytest.raises(ValueError, match="unknown calculation method"):
+        calculate_many("median", np.array([1]), np.array([0]), np.array([1]), np.array([0]))
+    with pytest.raises(ValueError, match="needs mastery_points"):
+        calculate_many("n_times", np.array([1]), np.array([0]), np.array([1]), np.array([0]))
+    with pytest.raises(ValueError, match="bkt needs mastery_points"):
+        calculate_many("bkt", np.array([150]), np.array([0]), np.array([1]), np.array([0]))

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from assessments.models import Assessment
@@ -67,20 +67,25 @@ def text(response) -> str:
 
 
 def page_heatmap(response) -> list[list[str]]:
-    """The heatmap table as the page shows it: header, then each student's name and cell texts."""
+    """The heatmap table as the page shows it: the header (a competency's code with its pacing mark
+    in brackets), each student's name, cell texts and mastered count, then the class's row."""
     content = response.content.decode()
     table = content[content.index('<table class="table table-sm table-bordered heatmap') :]
     table = table[: table.index("</table>")]
-    header = [
-        "Student",
-        *(html.unescape(code) for code in re.findall(r'<th scope="col" class="hm-code">([^<]*)</th>', table)),
-    ]
+    head = table[table.index("<thead>") : table.index("</thead>")]
+    header = []
+    for cell in re.findall(r"<th scope=\"col\"[^>]*>(.*?)</th>", head, flags=re.S):
+        label = html.unescape(re.search(r'<span class="hm-head"[^>]*>([^<]*)</span>', cell).group(1))
+        mark = re.search(r'<span class="hm-pace-badge hm-pace-mark">([^<]*)</span>', cell)
+        header.append(f"{label} ({mark.group(1)})" if mark else label)
     rows = []
     for row in re.findall(r"<tr data-student=\"\d+\">(.*?)</tr>", table, flags=re.S):
-        name = re.search(r'<th scope="row" class="hm-student">([^<]*)', row).group(1).strip()
+        name = re.search(r'class="hm-name">([^<]*)</a>', row).group(1).strip()
         cells = re.findall(r'<span class="hm-text">([^<]*)</span>', row)
         rows.append([html.unescape(name), *(html.unescape(cell) for cell in cells)])
-    return [header, *rows]
+    foot = table[table.index("<tfoot>") : table.index("</tfoot>")]
+    footer = [html.unescape(cell) for cell in re.findall(r'<span class="hm-foot">([^<]*)</span>', foot)]
+    return [header, *rows, footer]
 
 
 # --- home redirects ---------------------------------------------------------------------------------
@@ -91,7 +96,11 @@ def test_home_sends_each_role_to_its_page():
     assert client_for(room.teacher).get("/")["Location"] == reverse("progress:teacher-home")
     assert client_for(room.students[0]).get("/")["Location"] == reverse("progress:path")
     staff = StaffFactory(is_staff=True)
-    assert client_for(staff).get("/")["Location"] == reverse("admin:index")
+    try:  # district staff go to their overview page where the deployment has one, else to admin
+        staff_home = reverse("staff:overview")
+    except NoReverseMatch:
+        staff_home = reverse("admin:index")
+    assert client_for(staff).get("/")["Location"] == staff_home
 
 
 # --- teacher home -----------------------------------------------------------------------------------
@@ -119,6 +128,8 @@ def test_teacher_home_lists_sections_with_open_flag_counts_and_open_flags():
     assert "Ben Ode" not in words  # acknowledged: not open any more
     assert f'href="{section_url(room)}"' in response.content.decode()
     assert section_url(other) not in response.content.decode()
+    student_url = reverse("progress:student", args=[room.section.pk, ana.pk])
+    assert f'<a class="fw-semibold" href="{student_url}">Ana Ruiz</a>' in response.content.decode()
 
 
 def test_teacher_pages_are_for_teachers_only():
@@ -148,15 +159,18 @@ def test_section_page_shows_heatmap_flags_and_groups():
 
     assert response.status_code == 200
     assert page_heatmap(response) == [
-        ["Student", "6.RP.A.1", "6.RP.A.2", "6.RP.A.3", "6.RP.A.4"],
-        ["Cy Lee", "L", "L", "L", "L"],
-        ["Ben Ode", "M 3.5", "IP 2", "L", "L"],
-        ["Ana Ruiz", "R", "L", "L", "L"],
+        ["Student", "6.RP.A.1", "6.RP.A.2", "6.RP.A.3", "6.RP.A.4", "Mastered"],
+        ["Cy Lee", "L", "L", "L", "L", "0 of 4"],
+        ["Ben Ode", "M 3.5", "IP 2", "L", "L", "1 of 4"],
+        ["Ana Ruiz", "R", "L", "L", "L", "0 of 4"],
+        ["Class mastered", "33%", "0%", "0%", "0%", ""],
     ]
     content = response.content.decode()
-    assert 'class="hm-cell hm-mastered" title="Mastered; score 3.5; level Mastery"' in content
-    assert 'class="hm-cell hm-level-2" title="In progress; score 2; level Near"' in content
-    assert 'class="hm-cell hm-ready" title="Ready"' in content
+    assert 'class="hm-cell hm-mastered" title="6.RP.A.1: Mastered; score 3.5; level Mastery"' in content
+    assert 'class="hm-cell hm-level-2" title="6.RP.A.2: In progress; score 2; level Near"' in content
+    assert 'class="hm-cell hm-ready" title="6.RP.A.1: Ready"' in content
+    student_url = reverse("progress:student", args=[room.section.pk, ana.pk])
+    assert f'<a href="{student_url}" class="hm-name">Ana Ruiz</a>' in content
     words = text(response)
     for legend in ("M Mastered", "IP In progress", "R Ready", "L Locked"):
         assert legend in words
@@ -192,9 +206,10 @@ def test_csv_has_exactly_the_cells_the_page_shows():
     rows = list(csv.reader(io.StringIO(export.content.decode())))
     assert rows == page_heatmap(page)
     assert rows[1:] == [
-        ["Cy Lee, Jr.", "L", "L", "IP 1.25", "L"],
-        ["Ben Ode", "M 3.5", "L", "L", "L"],
-        ["Ana Ruiz", "L", "R", "L", "L"],
+        ["Cy Lee, Jr.", "L", "L", "IP 1.25", "L", "0 of 4"],
+        ["Ben Ode", "M 3.5", "L", "L", "L", "1 of 4"],
+        ["Ana Ruiz", "L", "R", "L", "L", "0 of 4"],
+        ["Class mastered", "33%", "0%", "0%", "0%", ""],
     ]
 
 
@@ -222,7 +237,9 @@ def two_classes():
     return teacher, small, large
 
 
-SECTION_PAGE_QUERIES = 13  # session, user; section + guide, heatmap 4; section, flags; groups 4
+# session, user; section + guide + answers to grade; competencies + target dates, scale levels, students,
+# mastery rows, flags (the heatmap's flag counts and the groups come from the same rows)
+SECTION_PAGE_QUERIES = 8
 
 
 @pytest.mark.parametrize("size", ["small", "large"])
@@ -241,12 +258,122 @@ def test_csv_and_home_query_counts_are_flat(django_assert_num_queries, two_class
     teacher, small, large = two_classes
     room = small if size == "small" else large
     client = client_for(teacher)
-    with django_assert_num_queries(7):  # session, user, section + guide, heatmap 4
+    # session, user, section + guide, competencies + target dates, scale levels, students, mastery rows
+    with django_assert_num_queries(7):
         assert client.get(reverse("progress:section-csv", args=[room.section.pk])).status_code == 200
     if size == "large":
         EnrollmentFactory(section=classroom(12).section, user=teacher, role=Enrollment.Role.TEACHER)
-    with django_assert_num_queries(5):  # session, user, sections, open flags, enrollments
+    with django_assert_num_queries(6):  # session, user, sections, open flags, enrollments, to grade
         assert client.get(reverse("progress:teacher-home")).status_code == 200
+
+
+def test_section_board_reads_the_same_heatmap_and_groups_as_the_api(two_classes):
+    """The section page reads everything once (``section_board``): the same heatmap as the API's
+    ``section_heatmap``, the same groups as ``section_groups``, with and without a pacing guide."""
+    from progress import dashboard_selectors
+    from progress.groups import section_groups
+
+    teacher, small, _ = two_classes
+    ana = small.students[0]
+    mastery(
+        ana, small.competencies[3], state="mastered", score="3.25", level_points="3", level_name="Mastery"
+    )
+    stuck_flag(small.students[1], small.competencies[1])
+    for with_guide in (True, False):
+        if not with_guide:
+            small.section.pacing_guide.delete()
+        section = dashboard_selectors.access_section(user=teacher, section_id=small.section.pk)
+        board = dashboard_selectors.section_board(section=section)
+        api = dashboard_selectors.section_heatmap(section=section)
+        assert board["heatmap"]["competencies"] == api["competencies"]
+        assert board["heatmap"]["units"] == api["units"]
+        assert [
+            (student["id"], student["name"], student["open_flags"], student["cells"])
+            for student in board["heatmap"]["students"]
+        ] == [
+            (
+                student["id"],
+                student["name"],
+                student["open_flags"],
+                [
+                    (cell["state"], cell["level"], cell["level_name"], cell["score"])
+                    for cell in student["cells"]
+                ],
+            )
+            for student in api["students"]
+        ]
+        assert board["groups"] == section_groups(section=section)
+        assert board["scale"] == dashboard_selectors.section_scale_and_pacing(section=section)
+
+
+def test_section_page_without_a_pacing_guide(django_assert_num_queries, two_classes):
+    """Without a pacing guide the heatmap shows the competencies the students have mastery rows for,
+    by code; six queries (no competencies of their own, no scale, no targets)."""
+    teacher, small, _ = two_classes
+    small.section.pacing_guide.delete()
+    mastery(small.students[0], small.competencies[2], state="in_progress", score="1.5")
+    client = client_for(teacher)
+    with django_assert_num_queries(6):  # session, user, section + answers to grade, students, rows, flags
+        response = client.get(section_url(small))
+    assert response.status_code == 200
+    table = page_heatmap(response)
+    assert table[0] == ["Student", "6.RP.A.1", "6.RP.A.2", "6.RP.A.3", "Mastered"]
+    assert table[-1] == ["Class mastered", "0%", "0%", "0%", ""]
+    export = client.get(reverse("progress:section-csv", args=[small.section.pk]))
+    assert list(csv.reader(io.StringIO(export.content.decode()))) == table
+
+
+def test_the_queue_rows_are_the_flag_row_template(rf):
+    """The section page writes its flag queue in Python (``views.flag_rows_html``); the htmx actions
+    answer with ``progress/_flag_row.html``. Both write the same markup, whatever the flag's status."""
+    from django.template.loader import render_to_string
+
+    from progress.views import _tomorrow, flag_rows_html
+
+    room = classroom(2, names=[("Ana", "O'Neil <b>"), ("Ben", "Ode")])
+    ana, ben = room.students
+    flags = [
+        stuck_flag(ana, room.competencies[0]),
+        stuck_flag(
+            ben,
+            room.competencies[1],
+            status=Status.ACKNOWLEDGED,
+            resolved_by=room.teacher,
+            resolution_note="Seen it",
+        ),
+        stuck_flag(
+            ben,
+            room.competencies[2],
+            status=Status.SNOOZED,
+            resolved_by=room.teacher,
+            snoozed_until=timezone.localdate() + timedelta(days=3),
+        ),
+        stuck_flag(ana, None, status=Status.RESOLVED, resolved_by=room.teacher, resolution_note="Done"),
+        stuck_flag(ana, room.competencies[3], status=Status.RESOLVED),
+    ]
+    InterventionFlag.objects.filter(pk=flags[0].pk).update(reason='Failed <twice> & "again"')
+    flags = [
+        InterventionFlag.objects.select_related("student", "competency", "resolved_by").get(pk=flag.pk)
+        for flag in flags
+    ]
+    next_url = "/teach/sections/1/?sort=-name&order=code"
+    tomorrow = _tomorrow()
+    for error in (None, "Choose a date to snooze until."):
+        for flag in flags:
+            expected = render_to_string(
+                "progress/_flag_row.html",
+                {
+                    "flag": flag,
+                    "error": error,
+                    "next_url": next_url,
+                    "tomorrow": tomorrow,
+                    "csrf_token": "TOKEN",
+                },
+            )
+            assert (
+                flag_rows_html([flag], next_url=next_url, tomorrow=tomorrow, csrf_token="TOKEN", error=error)
+                == expected
+            )
 
 
 # --- flag actions -----------------------------------------------------------------------------------

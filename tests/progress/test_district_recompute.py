@@ -1,0 +1,220 @@
+"""The district recompute stores exactly what the per-student ``mastery_recompute`` stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from competencies.models import CalculationMethod, Competency
+from mastery import district
+from progress import district as progress_district
+from progress import tasks
+from progress.models import BKTParameters, CompetencyMastery, Evidence
+from progress.services import mastery_recompute
+from roster.models import User
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.postgres,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY and ON CONFLICT: PostgreSQL"),
+]
+
+SIZE = district.Size(students=45, sections=3, competencies=15, items=60, responses=3_000)
+NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+FIELDS = (
+    "state",
+    "score",
+    "level_points",
+    "level_name",
+    "p_known",
+    "method",
+    "evidence_count",
+    "explanation",
+    "mastered_at",
+    "first_activity_at",
+    "last_activity_at",
+    "failed_checks",
+    "is_overridden",
+    "is_unlocked_by_teacher",
+)
+
+
+def _snapshot() -> dict[tuple[int, int], tuple]:
+    return {
+        (row[0], row[1]): row[2:]
+        for row in CompetencyMastery.objects.values_list("student_id", "competency_id", *FIELDS)
+    }
+
+
+def _teacher_rows(students: list[int], leaves: list[int]) -> None:
+    """What teachers did before the recompute: an override, an unlock, an observation."""
+    CompetencyMastery.objects.filter(student_id__in=students).delete()
+    CompetencyMastery.objects.create(student_id=students[0], competency_id=leaves[5], is_overridden=True)
+    CompetencyMastery.objects.create(
+        student_id=students[1], competency_id=leaves[9], is_unlocked_by_teacher=True
+    )
+
+
+@pytest.fixture
+def small_district():
+    district.generate(size=SIZE, seed=11)
+    leaves = list(
+        Competency.objects.filter(children__isnull=True).order_by("pk").values_list("pk", flat=True)
+    )
+    students = list(User.objects.filter(role="student").order_by("pk").values_list("pk", flat=True))
+    # Every method on at least one leaf (the generator cycles through them), fitted BKT on one.
+    methods = set(Competency.objects.filter(pk__in=leaves).values_list("calculation_method", flat=True))
+    assert methods == {method.value for method in CalculationMethod}
+    bkt_leaf = Competency.objects.filter(pk__in=leaves, calculation_method=CalculationMethod.BKT).first()
+    BKTParameters.objects.create(
+        competency=bkt_leaf, prior=0.3, learn=0.2, guess=0.25, slip=0.08, forget=0.01, fitted_at=NOW
+    )
+    teacher = User.objects.filter(role="teacher").first()
+    Evidence.objects.create(
+        student_id=students[2],
+        competency_id=leaves[0],
+        source=Evidence.Source.OBSERVATION,
+        is_summative=False,
+        score=Decimal("3.50"),
+        is_correct=True,
+        observed_at=datetime(2026, 5, 1, 9, 0, tzinfo=UTC),
+        author=teacher,
+    )
+    Evidence.objects.create(
+        student_id=students[0],
+        competency_id=leaves[5],
+        source=Evidence.Source.OVERRIDE,
+        is_summative=False,
+        score=Decimal("3.00"),
+        is_correct=True,
+        observed_at=datetime(2026, 5, 2, 9, 0, tzinfo=UTC),
+        author=teacher,
+        note="mastered: shown in class",
+    )
+    return students, leaves
+
+
+def test_district_recompute_equals_the_per_student_recompute(small_district):
+    students, leaves = small_district
+    _teacher_rows(students, leaves)
+    for student_id in students:
+        mastery_recompute(student_id=student_id, now=NOW)
+    expected = _snapshot()
+    assert len(expected) == 45 * 15
+
+    _teacher_rows(students, leaves)
+    CompetencyMastery.objects.exclude(is_overridden=True).exclude(is_unlocked_by_teacher=True).delete()
+    result = progress_district.district_recompute(now=NOW)
+    assert (result.students, result.rows, result.written) == (45, 45 * 15, 45 * 15)
+    actual = _snapshot()
+    assert actual.keys() == expected.keys()
+    different = {key: (expected[key], actual[key]) for key in expected if expected[key] != actual[key]}
+    assert different == {}
+    # Something of every kind is in there.
+    states = {row[0] for row in actual.values()}
+    assert states == {"locked", "ready", "in_progress", "mastered"}
+    assert actual[(students[0], leaves[5])][0] == "mastered"
+    assert actual[(students[0], leaves[5])][7].startswith("Teacher override: mastered. Calculated: ")
+    assert any(row[4] is not None for row in actual.values())  # p_known from BKT
+    # Every method met evidence: the comparison covered them all.
+    used = {row[5] for row in actual.values() if row[6] and row[5]}
+    assert used == {method.value for method in CalculationMethod}
+
+
+def test_a_second_run_writes_nothing_and_agrees_with_the_live_path(small_district):
+    students, _ = small_district
+    first = progress_district.district_recompute(now=NOW)
+    assert first.written == 45 * 15
+    stored = _snapshot()
+    again = progress_district.district_recompute(now=datetime(2026, 6, 11, tzinfo=UTC))
+    assert again.written == 0
+    assert set(CompetencyMastery.objects.values_list("computed_at", flat=True)) == {NOW}
+    # The live path, after the district one, finds nothing to change (mastered_at kept, and so on).
+    later = datetime(2026, 6, 12, tzinfo=UTC)
+    for student_id in students:
+        assert mastery_recompute(student_id=student_id, now=later) == []
+    assert _snapshot() == stored
+
+
+def test_a_changed_score_rewrites_only_what_it_changes(small_district):
+    students, _ = small_district
+    progress_district.district_recompute(now=NOW)
+    evidence = (
+        Evidence.objects.filter(student_id=students[3], source="attempt").order_by("-observed_at").first()
+    )
+    evidence.score = Decimal("0.00") if evidence.score else Decimal("4.00")
+    evidence.is_correct = evidence.score >= 3
+    evidence.save()
+    result = progress_district.district_recompute(now=datetime(2026, 6, 11, tzinfo=UTC))
+    district_rows = _snapshot()
+    changed = set(
+        CompetencyMastery.objects.filter(computed_at=datetime(2026, 6, 11, tzinfo=UTC)).values_list(
+            "student_id", flat=True
+        )
+    )
+    assert changed == {students[3]}
+    assert result.written >= 1
+    mastery_recompute(student_id=students[3], now=datetime(2026, 6, 11, tzinfo=UTC))
+    assert _snapshot() == district_rows
+
+
+def test_command_and_task(small_district):
+    out = _Sink()
+    call_command("recompute_district", stdout=out)
+    assert "45 students, 675 mastery rows computed from 601 evidence rows; 675 written" in out.text
+    assert tasks.district_recompute.delay().get() == 0
+
+
+def test_command_names_postgresql_when_on_another_database(monkeypatch):
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    with pytest.raises(CommandError, match="recompute_district needs PostgreSQL"):
+        call_command("recompute_district", stdout=_Sink())
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, message: str = "", *args, **kwargs) -> None:
+        self.text += message + "\n"
+
+    def flush(self) -> None:
+        pass
+
+
+def test_groups_left_to_the_exact_path_store_the_same(small_district, monkeypatch):
+    """The groups ``calculate_many`` leaves to ``_compute_leaf`` (half cents that Decimal's rounding
+    decides) are stored exactly as the live path stores them: here every other group is left to it."""
+    import dataclasses
+
+    import numpy as np
+
+    from progress import methods
+
+    students, leaves = small_district
+    _teacher_rows(students, leaves)
+    for student_id in students:
+        mastery_recompute(student_id=student_id, now=NOW)
+    expected = _snapshot()
+    calculate_many = methods.calculate_many
+    left: list[int] = []
+
+    def half_exact(*args, **kwargs):
+        outcome = calculate_many(*args, **kwargs)
+        exact = outcome.exact & (np.arange(outcome.exact.size) % 2 == 0)
+        left.append(int((~exact).sum()))
+        return dataclasses.replace(outcome, exact=exact)
+
+    monkeypatch.setattr(methods, "calculate_many", half_exact)
+    _teacher_rows(students, leaves)
+    CompetencyMastery.objects.exclude(is_overridden=True).exclude(is_unlocked_by_teacher=True).delete()
+    progress_district.district_recompute(now=NOW)
+    assert sum(left) > 100
+    actual = _snapshot()
+    different = {key: (expected[key], actual[key]) for key in expected if expected[key] != actual[key]}
+    assert different == {}
