@@ -42,7 +42,7 @@ from competencies.models import Competency, MasteryLevel, Prerequisite
 from progress import methods
 from progress.bkt import BKTParams
 from progress.models import BKTParameters, CompetencyMastery, Evidence
-from progress.services import MasteryChange, _compute_leaf
+from progress.services import _MASTERY_FIELDS, MasteryChange, _compute_leaf
 
 State = CompetencyMastery.State
 STATES = (State.LOCKED, State.READY, State.IN_PROGRESS, State.MASTERED)
@@ -702,22 +702,8 @@ def _roll_up(
 
 
 _MASTERY_TABLE = CompetencyMastery._meta.db_table
-_FULL_COLUMNS = (
-    "student_id",
-    "competency_id",
-    "state",
-    "score",
-    "level_points",
-    "level_name",
-    "p_known",
-    "method",
-    "evidence_count",
-    "explanation",
-    "mastered_at",
-    "first_activity_at",
-    "last_activity_at",
-    "failed_checks",
-)
+# The stored columns are the live path's, keyed by student and competency.
+_FULL_COLUMNS = ("student_id", "competency_id", *_MASTERY_FIELDS)
 
 
 def _upsert(
