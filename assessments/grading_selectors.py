@@ -56,16 +56,7 @@ def response_list_awaiting_grade(*, section: Section) -> list[Response]:
     with its attempt, assessment, student, item and rubric levels (highest first). Two queries."""
     return list(
         _awaiting()
-        .filter(
-            Exists(
-                Enrollment.objects.filter(
-                    user_id=OuterRef("attempt__student_id"),
-                    role=Enrollment.Role.STUDENT,
-                    is_active=True,
-                    section_id=section.pk,
-                )
-            )
-        )
+        .filter(_enrolled_in([section.pk]))
         .select_related("attempt__assessment", "attempt__student", "item")
         .prefetch_related(
             Prefetch("item__rubric_levels", queryset=RubricLevel.objects.order_by("-points", "pk"))
@@ -76,20 +67,7 @@ def response_list_awaiting_grade(*, section: Section) -> list[Response]:
 
 def pending_count_for_section(*, section: Section) -> int:
     """How many responses of the section's students wait for a rubric grade. One query."""
-    return (
-        _awaiting()
-        .filter(
-            Exists(
-                Enrollment.objects.filter(
-                    user_id=OuterRef("attempt__student_id"),
-                    role=Enrollment.Role.STUDENT,
-                    is_active=True,
-                    section_id=section.pk,
-                )
-            )
-        )
-        .count()
-    )
+    return _awaiting().filter(_enrolled_in([section.pk])).count()
 
 
 def pending_count_subquery(section_field: str = "pk") -> Coalesce:
