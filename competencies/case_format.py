@@ -294,7 +294,7 @@ def parse_package(data: dict) -> PackageData:
                 )
                 associations.append(association)
                 continue
-            if destination != document_identifier and destination not in items:
+            if destination is None or (destination != document_identifier and destination not in items):
                 errors.append(
                     f"isChildOf association {association.identifier}: the parent "
                     f"{association.destination_identifier!r} of {items[origin].label} is neither the "
@@ -448,8 +448,9 @@ def _place_items(
     children: dict[uuid.UUID | None, list[tuple[tuple, uuid.UUID]]] = defaultdict(list)
     placed: set[uuid.UUID] = set()
     for association, sequence_number, index in child_links:
-        child = uuid.UUID(association.origin_identifier)
-        parent = uuid.UUID(association.destination_identifier)
+        # Both were checked when the link was kept (an item's identifier and the parent's).
+        child = parse_uuid(association.origin_identifier)
+        parent = parse_uuid(association.destination_identifier)
         if child in placed:
             # The product keeps one place per item; a second parent is kept as a plain association.
             warnings.append(

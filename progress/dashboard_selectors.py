@@ -6,18 +6,31 @@ query budget, which does not grow with the class size.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
-from itertools import repeat
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Aggregate,
+    Count,
+    Exists,
+    FilteredRelation,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+)
+from django.db.models.functions import JSONObject
 from django.http import Http404
 
 from assessments import grading_selectors
 from assessments.models import Attempt, AttemptItem, Response
 from competencies.models import CalculationMethod, Competency, MasteryLevel, PacingGuide, PacingTarget
-from progress import methods
+from progress import grid, methods
 from progress.bkt import BKTParams
 from progress.charts import Gridline, TimelinePoint
 from progress.models import BKTParameters, CompetencyMastery, Evidence, InterventionFlag
@@ -58,16 +71,67 @@ def section_list_for_teacher(*, user: User) -> QuerySet[Section]:
     )
 
 
-def access_section(*, user: User, section_id: int, with_to_grade: bool = False) -> Section:
+def access_section(
+    *, user: User, section_id: int, with_to_grade: bool = False, with_levels: bool = False
+) -> Section:
     """The section if the user teaches it, else 404 (the same as one that does not exist). One query;
-    ``with_to_grade`` adds ``to_grade_count`` (answers waiting for a rubric grade) in the same query."""
+    ``with_to_grade`` adds ``to_grade_count`` (answers waiting for a rubric grade) in the same query.
+
+    ``with_levels`` reads, still in the same query, the levels of the mastery scale of the pacing
+    guide's framework into ``scale_levels`` (highest first, as ``section_scale_and_pacing`` gives
+    them; empty without a guide), as one JSON array: the section page saves the query it would
+    spend on them (the sparse mastery grid costs the page two more, and its budget is eight)."""
     sections = _taught_sections(user).filter(pk=section_id).select_related("pacing_guide")
     if with_to_grade:
         sections = sections.annotate(to_grade_count=grading_selectors.pending_count_subquery("pk"))
+    if with_levels:
+        sections = sections.annotate(
+            scale_levels_json=Subquery(
+                MasteryLevel.objects.filter(scale_id=OuterRef("pacing_guide__framework__mastery_scale_id"))
+                .order_by()
+                .values("scale_id")
+                .annotate(levels=_JSONArrayText(JSONObject(**{field: field for field in _LEVEL_FIELDS})))
+                .values("levels")
+            )
+        )
     section = sections.first()
     if section is None:
         raise Http404("No such section.")
+    if with_levels:
+        section.scale_levels = _levels_from_json(section.scale_levels_json)
     return section
+
+
+class _JSONArrayText(Aggregate):
+    """The rows' JSON values as one JSON array, as text: ``json_agg`` on PostgreSQL, ``json_group_array``
+    on SQLite (Django has no portable one)."""
+
+    function = "JSON_AGG"
+    template = "%(function)s(%(expressions)s)::text"
+    output_field = TextField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return super().as_sql(
+            compiler, connection, function="JSON_GROUP_ARRAY", template="%(function)s(%(expressions)s)"
+        )
+
+
+def _levels_from_json(text: str | None) -> list[dict[str, Any]]:
+    """The levels as ``section_scale_and_pacing`` reads them (points a Decimal, highest first)."""
+    levels = [
+        {
+            "id": level["id"],
+            "name": level["name"],
+            "points": Decimal(str(level["points"])),
+            "color": level["color"],
+            "is_mastery": bool(level["is_mastery"]),
+        }
+        for level in json.loads(text or "[]", parse_float=Decimal)
+    ]
+    return sorted(levels, key=lambda level: (-level["points"], level["id"]))
+
+
+_LEVEL_FIELDS = ("id", "name", "points", "color", "is_mastery")
 
 
 def _section_guide(section: Section) -> PacingGuide | None:
@@ -112,9 +176,10 @@ def _heatmap_competencies(section: Section) -> list[Competency]:
 def section_heatmap(*, section: Section) -> dict[str, Any]:
     """Students x competencies of one section, with each cell's state, level and score.
 
-    Four queries whatever the class size (competencies, students, mastery rows, open flag counts);
-    ``access_section`` loads the section and its pacing guide in one more. A cell with no mastery row
-    is locked with no level or score.
+    Six queries whatever the class size (competencies, students, mastery rows, open flag counts, and
+    ``progress.grid.blank_states``'s two for the cells without a stored row: ready or locked by the
+    prerequisites, with no level or score; a seventh when a prerequisite lies outside the section's
+    competencies); ``access_section`` loads the section and its pacing guide in one more.
     """
     competencies = _heatmap_competencies(section)
     students = [
@@ -131,6 +196,11 @@ def section_heatmap(*, section: Section) -> dict[str, Any]:
             student_id__in=student_ids, competency_id__in=competency_ids
         ).values("student_id", "competency_id", "state", "level_points", "level_name", "score")
     }
+    derived = grid.blank_states(
+        student_ids=student_ids,
+        competency_ids=competency_ids,
+        stored={pair: row["state"] for pair, row in rows.items()},
+    )
     flag_counts = Counter(
         InterventionFlag.objects.filter(student_id__in=student_ids)
         .exclude(status=InterventionFlag.Status.RESOLVED)
@@ -155,7 +225,11 @@ def section_heatmap(*, section: Section) -> dict[str, Any]:
                 "name": student.get_full_name() or student.username,
                 "open_flags": flag_counts.get(student.pk, 0),
                 "cells": [
-                    _cell(rows.get((student.pk, competency_id)), competency_id)
+                    _cell(
+                        rows.get((student.pk, competency_id)),
+                        competency_id,
+                        derived.get((student.pk, competency_id), NO_MASTERY),
+                    )
                     for competency_id in competency_ids
                 ],
             }
@@ -166,8 +240,61 @@ def section_heatmap(*, section: Section) -> dict[str, Any]:
 
 # --- the section page in one pass: heatmap, scale, pacing, flag queue and groups ------------------------
 
-# What the flag queue shows (``progress/_flag_row.html``) and the groups need.
-_QUEUE_FIELDS = (
+
+@dataclass(frozen=True, slots=True)
+class QueueFlag:
+    """A flag of the queue as ``progress/_flag_row.html`` shows it, read as a plain row: a class of 40
+    can hold hundreds of flags that are not resolved, and three model instances per flag (the flag,
+    its student, who acted) cost more than the page's whole SQL."""
+
+    pk: int
+    student_id: int
+    competency_id: int | None
+    kind: str
+    status: str
+    reason: str
+    suggestion: str
+    opened_at: datetime
+    snoozed_until: date | None
+    resolution_note: str
+    student_name: str
+    resolved_by_name: str | None  # None: nobody acted
+    competency_code: str | None  # None: a flag about no one competency
+    framework_id: int | None
+
+    @classmethod
+    def of(cls, flag: InterventionFlag) -> QueueFlag:
+        """The same row from a flag read as a model (with its student, competency and who acted)."""
+        return cls(
+            pk=flag.pk,
+            student_id=flag.student_id,
+            competency_id=flag.competency_id,
+            kind=flag.kind,
+            status=flag.status,
+            reason=flag.reason,
+            suggestion=flag.suggestion,
+            opened_at=flag.opened_at,
+            snoozed_until=flag.snoozed_until,
+            resolution_note=flag.resolution_note,
+            student_name=_full_name(flag.student.first_name, flag.student.last_name, flag.student.username),
+            resolved_by_name=(
+                _full_name(flag.resolved_by.first_name, flag.resolved_by.last_name, flag.resolved_by.username)
+                if flag.resolved_by is not None
+                else None
+            ),
+            competency_code=flag.competency.code if flag.competency is not None else None,
+            framework_id=flag.competency.framework_id if flag.competency is not None else None,
+        )
+
+
+def _full_name(first: str, last: str, username: str) -> str:
+    """``User.get_full_name() or username``, from the columns."""
+    return f"{first} {last}".strip() or username
+
+
+# The queue's columns, in ``QueueFlag``'s order (the names are put together from the users' columns).
+_QUEUE_COLUMNS = (
+    "pk",
     "student_id",
     "competency_id",
     "kind",
@@ -177,48 +304,96 @@ _QUEUE_FIELDS = (
     "opened_at",
     "snoozed_until",
     "resolution_note",
+    "student__first_name",
+    "student__last_name",
+    "student__username",
     "resolved_by_id",
-    *(
-        f"{user}__{field}"
-        for user in ("student", "resolved_by")
-        for field in ("first_name", "last_name", "username")
-    ),
+    "resolved_by__first_name",
+    "resolved_by__last_name",
+    "resolved_by__username",
     "competency__code",
     "competency__framework_id",
 )
-_MASTERY_FIELDS = ("student_id", "competency_id", "state", "level_points", "level_name", "score")
 
 
-def section_board(*, section: Section, with_queue: bool = True) -> dict[str, Any]:
+def queue_flags(flags: QuerySet[InterventionFlag]) -> list[QueueFlag]:
+    """The flags as ``QueueFlag`` rows, newest first. One query."""
+    return [
+        QueueFlag(
+            pk,
+            student_id,
+            competency_id,
+            kind,
+            status,
+            reason,
+            suggestion,
+            opened_at,
+            snoozed_until,
+            note,
+            _full_name(first, last, username),
+            _full_name(by_first, by_last, by_username) if by_id is not None else None,
+            code,
+            framework_id,
+        )
+        for (
+            pk,
+            student_id,
+            competency_id,
+            kind,
+            status,
+            reason,
+            suggestion,
+            opened_at,
+            snoozed_until,
+            note,
+            first,
+            last,
+            username,
+            by_id,
+            by_first,
+            by_last,
+            by_username,
+            code,
+            framework_id,
+        ) in flags.order_by("-opened_at", "pk").values_list(*_QUEUE_COLUMNS)
+    ]
+
+
+_MASTERY_FIELDS = ("state", "level_points", "level_name", "score", "first_activity_at")
+
+
+def section_board(
+    *, section: Section, with_queue: bool = True, levels: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Everything the section page shows besides the answers to grade, read once.
 
     ``heatmap`` is what ``section_heatmap`` answers except that each cell is a tuple (state, level,
-    level name, score), ``NO_CELL`` without a mastery row (``cells_are_keys``); ``scale`` is what
-    ``section_scale_and_pacing`` answers;
-    with ``with_queue`` also ``flags`` (the queue: the flags that are not resolved, newest first, with
-    their student, competency and who acted) and ``groups`` (``progress.groups.section_groups``), both
-    from the same rows as the heatmap. With a pacing guide five queries (competencies with their
-    target dates, scale levels, students, mastery rows, flags), four without; ``with_queue=False`` one
-    fewer. ``access_section`` loads the section and its pacing guide first."""
+    level name, score) (``cells_are_keys``): a cell without a stored mastery row has the state
+    ``progress.grid.blank_states`` derives, with no level or score; ``scale`` is what
+    ``section_scale_and_pacing`` answers; with ``with_queue`` also ``flags`` (the queue: every flag
+    that is not resolved, newest first, as ``QueueFlag`` rows) and ``groups``
+    (``progress.groups.section_groups``), both from the same rows as the heatmap.
+
+    Queries, whatever the class size: with a pacing guide the competencies with their target dates,
+    the scale's levels (none when ``levels`` is given: ``access_section(with_levels=True)`` read
+    them with the section), the students with their mastery rows (one query: a student with no
+    stored row is still a row), the flags, and ``blank_states``'s two: six, five with ``levels``.
+    Without a guide: the students with their rows, the competencies of the frameworks those rows
+    belong to (the ready groups range over them), the flags and ``blank_states``'s two: five.
+    ``with_queue=False`` reads no flags. ``blank_states`` reads one more when a prerequisite lies in
+    another framework. ``access_section`` loads the section and its pacing guide first."""
     from progress.groups import groups_from  # groups imports nothing from here; kept local for clarity
 
     guide = _section_guide(section)
-    students = list(
-        _students_of([section.pk])
-        .order_by("user__last_name", "user__first_name", "user_id")
-        .values_list("user_id", "user__first_name", "user__last_name", "user__username")
-    )
-    names = {
-        student_id: f"{first} {last}".strip() or username for student_id, first, last, username in students
-    }
-    student_ids = list(names)
+    students = _students_of([section.pk]).order_by("user__last_name", "user__first_name", "user_id")
     codes: dict[int, str] = {}
     if guide is not None:
+        # Plain rows in tree order (id, code, statement, has children, target date, tree path): 150
+        # model instances cost more than the query.
         everything = list(
             Competency.objects.with_tree_fields()
             .tree_filter(framework_id=guide.framework_id)  # the tree of this framework only, not the table's
             .filter(framework_id=guide.framework_id)
-            .only("code", "statement", "parent_id", "framework_id", "position")
             .annotate(
                 has_children=Exists(Competency.objects.filter(parent_id=OuterRef("pk"))),
                 target_date=Subquery(
@@ -227,120 +402,153 @@ def section_board(*, section: Section, with_queue: bool = True) -> dict[str, Any
                     .values("target_date")[:1]
                 ),
             )
+            .values_list("pk", "code", "statement", "has_children", "target_date", "tree_path")
         )
-        by_id = {competency.pk: competency for competency in everything}
-        competencies = [competency for competency in everything if not competency.has_children]
-        for competency in competencies:
-            root_id = competency.tree_path[0] if competency.tree_path else competency.pk
-            competency.unit = by_id.get(root_id) if root_id != competency.pk else None
-            competency.ancestor_ids = list(competency.tree_path[:-1])
-        codes = {competency.pk: competency.code for competency in everything}
-        targets = {
-            competency.pk: competency.target_date for competency in everything if competency.target_date
-        }
-        levels = list(
-            MasteryLevel.objects.filter(scale__frameworks__pk=guide.framework_id)
-            .order_by("-points", "pk")
-            .values("id", "name", "points", "color", "is_mastery")
-        )
+        by_id = {row[0]: row for row in everything}
+        columns = []
+        units: dict[int, dict[str, Any]] = {}
+        for pk, code, statement, has_children, _, tree_path in everything:
+            if has_children:
+                continue
+            root_id = tree_path[0] if tree_path else pk
+            unit = by_id.get(root_id) if root_id != pk else None
+            if unit is not None and unit[0] not in units:
+                units[unit[0]] = {"id": unit[0], "code": unit[1], "statement": unit[2]}
+            columns.append(
+                {
+                    "id": pk,
+                    "code": code,
+                    "statement": statement,
+                    "unit_id": unit[0] if unit is not None else None,
+                    "ancestor_ids": list(tree_path[:-1]),
+                }
+            )
+        codes = {row[0]: row[1] for row in everything}
+        targets = {row[0]: row[4] for row in everything if row[4]}
+        if levels is None:
+            levels = list(
+                MasteryLevel.objects.filter(scale__frameworks__pk=guide.framework_id)
+                .order_by("-points", "pk")
+                .values(*_LEVEL_FIELDS)
+            )
         scale = {
             "levels": levels,
             "has_colors": any(level["color"].lower() != DEFAULT_LEVEL_COLOR for level in levels),
             "targets": targets,
         }
-        mastery_rows = list(
-            CompetencyMastery.objects.filter(student_id__in=student_ids)
-            .filter(
-                # the heatmap's leaves, and any competency of the framework for the ready groups
-                Q(competency_id__in=[competency.pk for competency in competencies])
-                | Q(
-                    competency_id__in=list(by_id),
-                    state=CompetencyMastery.State.READY,
-                    first_activity_at__isnull=True,
+        # Every stored row of the framework (the ready groups read inner nodes too, and blank_states
+        # needs them all); a student with none is one row of NULLs.
+        rows = list(
+            students.annotate(
+                row=FilteredRelation(
+                    "user__masteries", condition=Q(user__masteries__competency_id__in=list(codes))
                 )
+            ).values_list(
+                "user_id",
+                "user__first_name",
+                "user__last_name",
+                "user__username",
+                "row__competency_id",
+                *(f"row__{field}" for field in _MASTERY_FIELDS),
             )
-            .order_by()  # the model's ordering joins users and competencies and sorts 6,000 rows by name
-            .values_list(*_MASTERY_FIELDS, "first_activity_at")
         )
     else:
         scale = {"levels": [], "has_colors": False, "targets": {}}
         # The competencies come with the rows: those the students have rows for, published for the heatmap.
-        mastery_rows = list(
-            CompetencyMastery.objects.filter(student_id__in=student_ids)
-            .order_by()
-            .values_list(
-                *_MASTERY_FIELDS,
-                "first_activity_at",
-                "competency__code",
-                "competency__statement",
-                "competency__framework__status",
+        rows = list(
+            students.values_list(
+                "user_id",
+                "user__first_name",
+                "user__last_name",
+                "user__username",
+                "user__masteries__competency_id",
+                *(f"user__masteries__{field}" for field in _MASTERY_FIELDS),
+                "user__masteries__competency__code",
+                "user__masteries__competency__statement",
+                "user__masteries__competency__framework__status",
+                "user__masteries__competency__framework_id",
             )
         )
-        shown: dict[int, Competency] = {}
-        for row in mastery_rows:
-            codes[row[1]] = row[7]
-            if row[9] == "published" and row[1] not in shown:
-                competency = Competency(pk=row[1], code=row[7], statement=row[8])
-                competency.unit = None
-                competency.ancestor_ids = []
-                shown[row[1]] = competency
-        competencies = sorted(shown.values(), key=lambda competency: (competency.code, competency.pk))
-    heatmap_ids = {competency.pk for competency in competencies}
+        shown: dict[int, dict[str, Any]] = {}
+        frameworks: set[int] = set()
+        for row in rows:
+            if row[4] is None:
+                continue
+            frameworks.add(row[13])
+            if row[12] == "published" and row[4] not in shown:
+                shown[row[4]] = {
+                    "id": row[4],
+                    "code": row[10],
+                    "statement": row[11],
+                    "unit_id": None,
+                    "ancestor_ids": [],
+                }
+        columns = sorted(shown.values(), key=lambda column: (column["code"], column["id"]))
+        units = {}
+        # Every competency of those frameworks: a blank row of any of them may be ready (the groups).
+        codes = dict(
+            Competency.objects.filter(framework_id__in=sorted(frameworks))
+            .order_by()
+            .values_list("pk", "code")
+        )
+    names: dict[int, str] = {}
+    stored: dict[tuple[int, int], str] = {}
     # Each cell as (state, level, level name, score), the same tuple for the same values: the page
     # renders each distinct one once per column.
-    cell_of: dict[int, dict[int, tuple[Any, ...]]] = defaultdict(dict)
+    cell_of: dict[tuple[int, int], tuple[Any, ...]] = {}
     distinct: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for row in mastery_rows:
-        if row[1] in heatmap_ids:
-            key = row[2:6]
-            cell_of[row[0]][row[1]] = distinct.setdefault(key, key)
+    ready: list[tuple[int, int, str]] = []
+    is_ready = str(CompetencyMastery.State.READY)  # a plain str: compared with every row
+    for row in rows:
+        student_id, competency_id = row[0], row[4]
+        if student_id not in names:
+            names[student_id] = _full_name(row[1], row[2], row[3])
+        if competency_id is None:
+            continue
+        pair = (student_id, competency_id)
+        stored[pair] = row[5]
+        key = row[5:9]
+        cell_of[pair] = distinct.setdefault(key, key)
+        if row[5] == is_ready and row[9] is None and competency_id in codes:
+            ready.append((student_id, competency_id, codes[competency_id]))
+    student_ids = list(names)
+    derived = grid.blank_states(student_ids=student_ids, competency_ids=list(codes), stored=stored)
+    for pair, state in derived.items():
+        cell_of[pair] = distinct.setdefault((state, None, "", None), (state, None, "", None))
+        if state == is_ready:
+            ready.append((pair[0], pair[1], codes[pair[1]]))
     board: dict[str, Any] = {"scale": scale}
     flag_counts: Counter[int] = Counter()
     if with_queue:
-        flags = list(
-            InterventionFlag.objects.filter(student_id__in=_students_of([section.pk]).values("user_id"))
-            .exclude(status=InterventionFlag.Status.RESOLVED)
-            .select_related("student", "competency", "resolved_by")
-            .only(*_QUEUE_FIELDS)  # not the evidence JSON, nor the users' other columns
-            .order_by("-opened_at", "pk")
+        flags = queue_flags(
+            InterventionFlag.objects.filter(
+                student_id__in=_students_of([section.pk]).values("user_id")
+            ).exclude(status=InterventionFlag.Status.RESOLVED)
         )
         flag_counts.update(flag.student_id for flag in flags)
         stuck = [
-            (flag.student_id, flag.competency_id, flag.competency.code)
+            (flag.student_id, flag.competency_id, flag.competency_code)
             for flag in flags
             if flag.kind == InterventionFlag.Kind.STUCK
             and flag.competency_id is not None
             and flag.student_id in names
-            and (guide is None or flag.competency.framework_id == guide.framework_id)
-        ]
-        is_ready = str(CompetencyMastery.State.READY)  # a plain str: compared with 6,000 rows
-        ready = [
-            (row[0], row[1], codes.get(row[1], ""))
-            for row in mastery_rows
-            if row[2] == is_ready and row[6] is None
+            and (guide is None or flag.framework_id == guide.framework_id)
         ]
         board["flags"] = flags
         board["groups"] = groups_from(names, stuck, ready)
-    competency_ids = [competency.pk for competency in competencies]
+    competency_ids = [column["id"] for column in columns]
     board["heatmap"] = {
         "section": {"id": section.pk, "title": section.title},
-        "competencies": [
-            {
-                "id": competency.pk,
-                "code": competency.code,
-                "statement": competency.statement,
-                "unit_id": competency.unit.pk if competency.unit is not None else None,
-                "ancestor_ids": competency.ancestor_ids,
-            }
-            for competency in competencies
-        ],
-        "units": _units(competencies),
+        "competencies": columns,
+        "units": list(units.values()),
         "students": [
             {
                 "id": student_id,
                 "name": name,
                 "open_flags": flag_counts.get(student_id, 0),
-                "cells": list(map(cell_of[student_id].get, competency_ids, repeat(NO_CELL))),
+                "cells": [
+                    cell_of.get((student_id, competency_id), NO_CELL) for competency_id in competency_ids
+                ],
             }
             for student_id, name in names.items()
         ],
@@ -359,11 +567,12 @@ def _units(competencies: list[Competency]) -> list[dict[str, Any]]:
     return list(units.values())
 
 
-def _cell(row: dict[str, Any] | None, competency_id: int) -> dict[str, Any]:
+def _cell(row: dict[str, Any] | None, competency_id: int, blank_state: str = NO_MASTERY) -> dict[str, Any]:
+    """A heatmap cell of the API: the stored row's values, else the derived state of a blank row."""
     if row is None:
         return {
             "competency_id": competency_id,
-            "state": NO_MASTERY,
+            "state": blank_state,
             "level": None,
             "level_name": "",
             "score": None,
@@ -420,7 +629,7 @@ def section_scale_and_pacing(*, section: Section) -> dict[str, Any]:
     levels = list(
         MasteryLevel.objects.filter(scale__frameworks__pk=guide.framework_id)
         .order_by("-points", "pk")
-        .values("id", "name", "points", "color", "is_mastery")
+        .values(*_LEVEL_FIELDS)
     )
     targets = dict(PacingTarget.objects.filter(guide_id=guide.pk).values_list("competency_id", "target_date"))
     return {
@@ -525,9 +734,10 @@ def _timeline(
 def student_detail(*, section: Section, student: User) -> dict[str, Any]:
     """Everything the teacher's student page shows: per competency of the section's framework the
     stored mastery with its explanation and the timeline of evidence; the attempts with the items
-    drawn for each and their scores; the flag history. Nine queries whatever the number of
+    drawn for each and their scores; the flag history. Fourteen queries whatever the number of
     competencies, evidence, attempts or flags (competencies, mastery rows, evidence, scale levels,
-    BKT parameters, attempts, their items, their responses, flags).
+    BKT parameters, attempts, their items, their responses, flags; and for the competencies without
+    a stored row, ``progress.grid``'s five: ``blank_states``'s two, ``blank_values``'s three).
 
     Without a pacing guide: the competencies the student has mastery rows or evidence for.
     """
@@ -553,6 +763,23 @@ def student_detail(*, section: Section, student: User) -> dict[str, Any]:
         row.competency_id: row
         for row in CompetencyMastery.objects.filter(student=student, competency_id__in=competency_ids)
     }
+    # A competency without a stored row (sparse storage) shows what a blank row says: the derived
+    # state, the method and the calculation in words with no evidence (``progress.grid``).
+    derived = grid.blank_states(
+        student_ids=[student.pk],
+        competency_ids=competency_ids,
+        stored={(student.pk, competency_id): row.state for competency_id, row in rows.items()},
+    )
+    blank = grid.blank_values(
+        competency for competency in competencies if (student.pk, competency.pk) in derived
+    )
+    for competency in competencies:
+        state = derived.get((student.pk, competency.pk))
+        if state is not None:
+            method, explanation = blank[competency.pk]
+            rows[competency.pk] = CompetencyMastery(
+                student=student, competency=competency, state=state, method=method, explanation=explanation
+            )
     evidence: dict[int, list[Evidence]] = defaultdict(list)
     for item in (
         Evidence.objects.filter(student=student, competency_id__in=competency_ids)

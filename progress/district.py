@@ -3,8 +3,10 @@ the database (the nightly and after-import path; ``mastery_recompute`` is the li
 
 Same rules, same stored values as ``progress.services.mastery_recompute`` run for every student (the
 tests check it field by field): the students concerned by a framework are those with evidence or
-mastery rows in it or an active enrolment in a section whose pacing guide follows it, and each gets a
-row for every competency of the framework.
+mastery rows in it or an active enrolment in a section whose pacing guide follows it, and each gets
+every competency of the framework computed. Storage is sparse (``progress.grid``): only the rows with
+something to say are stored; a blank one (locked or ready, no evidence, no score, no teacher's unlock)
+is not written, and a stored row that became blank is deleted.
 
 How it runs:
 - reads are set-based: one query each for the evidence (ordered by student, competency, time), the
@@ -16,8 +18,8 @@ How it runs:
   formatted per row with plain string formatting, no per-row objects;
 - roll-ups, states (prerequisites, unlocks, overrides) and ``mastered_at`` are NumPy over all students
   at once, one competency at a time, children before parents;
-- writes are two COPYs into temporary tables (rows with activity in full; the blank rows, which differ
-  only by state, as three columns) and one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` that only
+- writes are two COPYs into temporary tables (rows with activity in full; the blank rows a teacher
+  unlocked, which differ only by state, as three columns), one DELETE of the rows now blank, and one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` that only
   touches rows whose values changed: unchanged rows are filtered out before the insert (so the upsert
   does not even lock them), and ``computed_at`` moves only for the rows written. History rows are not
   written on this path (the live path writes them).
@@ -173,16 +175,18 @@ def district_recompute(
     with transaction.atomic(), connection.cursor() as cursor:
         # A recompute can always be run again: it need not wait for its WAL to reach the disk.
         cursor.execute("SET LOCAL synchronous_commit = off")
-        concerned = _students_concerned(cursor, list(by_framework))
         existing = _existing_rows(cursor)
         say(
             f"read the catalog, {len(existing['student']):,} mastery rows ({time.monotonic() - started:.1f} s)"
         )
         evidence = _evidence(cursor)
+        framework_of = {competency.pk: competency.framework_id for competency in competencies}
+        concerned = _students_concerned(cursor, list(by_framework), evidence, framework_of)
         result.evidence = int(evidence["competency"].size)
         say(f"read {result.evidence:,} evidence rows ({time.monotonic() - started:.1f} s)")
         full_buffer, blank_buffer = io.StringIO(), io.StringIO()
         blank_constants: list[tuple[int, str, str]] = []
+        grids: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for framework_id, members in by_framework.items():
             students = concerned.get(framework_id, np.zeros(0, dtype=np.int64))
             if not students.size:
@@ -200,24 +204,33 @@ def district_recompute(
                 now,
                 full_buffer,
                 blank_buffer,
+                grids,
             )
             blank_constants.extend(constants)
         say(f"computed {result.rows:,} rows ({time.monotonic() - started:.1f} s)")
         result.written = _upsert(
-            cursor, full_buffer, blank_buffer, blank_constants, now, result, collect_changes
+            cursor, full_buffer, blank_buffer, blank_constants, grids, now, result, collect_changes
         )
     result.seconds = time.monotonic() - started
     say(f"wrote {result.written:,} changed rows ({result.seconds:.1f} s)")
     return result
 
 
-def _students_concerned(cursor: Any, framework_ids: list[int]) -> dict[int, np.ndarray]:
-    """framework id -> sorted student ids with evidence, mastery or an active enrolment following it."""
+def _students_concerned(
+    cursor: Any, framework_ids: list[int], evidence: dict[str, np.ndarray], framework_of: dict[int, int]
+) -> dict[int, np.ndarray]:
+    """framework id -> sorted student ids with evidence, mastery or an active enrolment following it.
+    The evidence part comes from the evidence already read (override rows, which are not read, always
+    come with a stored mastery row); one query for the rest."""
+    # (There is always a competency here: the caller returns early without one.)
+    known = np.array(sorted(framework_of), dtype=np.int64)
+    frameworks = np.array([framework_of[competency_id] for competency_id in known.tolist()], dtype=np.int64)
+    at = np.minimum(np.searchsorted(known, evidence["competency"]), known.size - 1)
+    from_evidence = np.stack(
+        [np.where(known[at] == evidence["competency"], frameworks[at], -1), evidence["student"]], axis=1
+    )
     cursor.execute(
         """
-        SELECT c.framework_id, e.student_id FROM progress_evidence e
-            JOIN competencies_competency c ON c.id = e.competency_id
-        UNION
         SELECT c.framework_id, m.student_id FROM progress_competencymastery m
             JOIN competencies_competency c ON c.id = m.competency_id
         UNION
@@ -227,7 +240,9 @@ def _students_concerned(cursor: Any, framework_ids: list[int]) -> dict[int, np.n
         """,
         ["student"],
     )
-    pairs = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
+    pairs = np.concatenate(
+        [np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2), from_evidence.astype(np.int64)]
+    )
     wanted = set(framework_ids)
     out: dict[int, np.ndarray] = {}
     for framework_id in np.unique(pairs[:, 0]).tolist():
@@ -452,8 +467,10 @@ def _framework_recompute(
     now: datetime,
     full_buffer: io.StringIO,
     blank_buffer: io.StringIO,
+    grids: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
 ) -> list[tuple[int, str, str]]:
-    """Compute one framework's grid (students x competencies) and write its rows to the buffers."""
+    """Compute one framework's grid (students x competencies) and write its rows to the buffers; append
+    (students, competency ids, state grid) to ``grids``."""
     count = students.size
     ids = [competency.pk for competency in members]
     column = {competency_id: index for index, competency_id in enumerate(ids)}
@@ -597,7 +614,9 @@ def _framework_recompute(
         keys = np.array(list(explanation.keys()), dtype=np.int64)
         own_text[keys[:, 0], keys[:, 1]] = True
     full = own_text | activity | (state == MASTERED) | (score != NO_SCORE) | (evidence_count > 0)
-    blank_rows, blank_cols = np.nonzero(~full)
+    # Sparse storage (``progress.grid``): a blank row is stored only when a teacher unlocked it.
+    blank_rows, blank_cols = np.nonzero(~full & unlocked)
+    grids.append((students, np.array(ids, dtype=np.int64), state))
     blank_buffer.writelines(
         f"{line}\n"
         for line in map(
@@ -711,11 +730,13 @@ def _upsert(
     full_buffer: io.StringIO,
     blank_buffer: io.StringIO,
     constants: list[tuple[int, str, str]],
+    grids: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     now: datetime,
     result: DistrictResult,
     collect_changes: bool,
 ) -> int:
-    """COPY the computed rows into temporary tables, then one upsert that writes only what changed."""
+    """COPY the computed rows into temporary tables, delete the stored rows now blank, then one upsert
+    that writes only what changed. Returns the rows written and deleted."""
     cursor.execute("DROP TABLE IF EXISTS district_full, district_blank, district_constant")
     cursor.execute(
         f"CREATE TEMPORARY TABLE district_full ON COMMIT DROP AS "
@@ -763,6 +784,8 @@ def _upsert(
             """
         )
         result.inserted = cursor.fetchone()[0]
+    # Before the upsert: the anti-join then reads only the rows stored before this run.
+    deleted = _delete_blank(cursor, [cid for cid, _, _ in constants], grids, result, collect_changes)
     values = ", ".join(_FULL_COLUMNS[2:])
     changed = " OR ".join(f"m.{name} IS DISTINCT FROM EXCLUDED.{name}" for name in _FULL_COLUMNS[2:])
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _FULL_COLUMNS[2:])
@@ -792,7 +815,48 @@ def _upsert(
         """,
         [now],
     )
-    return cursor.rowcount
+    return cursor.rowcount + deleted
+
+
+def _delete_blank(
+    cursor: Any,
+    competency_ids: list[int],
+    grids: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    result: DistrictResult,
+    collect_changes: bool,
+) -> int:
+    """Delete the stored rows of the recomputed competencies that are blank now (no row computed in
+    full, no teacher's unlock or override on them): storage is sparse, ``progress.grid`` derives them.
+    With ``collect_changes``, a deleted row whose state, level or score differs from its derived blank
+    state is a change."""
+    if not competency_ids:
+        return 0
+    cursor.execute(
+        f"""
+        DELETE FROM {_MASTERY_TABLE} m
+        WHERE m.competency_id = ANY(%s) AND NOT m.is_unlocked_by_teacher AND NOT m.is_overridden
+            AND NOT EXISTS (
+                SELECT 1 FROM district_full f
+                WHERE f.student_id = m.student_id AND f.competency_id = m.competency_id)
+        RETURNING m.student_id, m.competency_id, m.state, m.level_points, m.score
+        """,
+        [competency_ids],
+    )
+    deleted = cursor.fetchall()
+    if collect_changes and deleted:
+        for student_id, competency_id, old_state, old_level, old_score in deleted:
+            new_state = None
+            for students, ids, state in grids:
+                row = int(np.searchsorted(students, student_id))
+                cols = np.flatnonzero(ids == competency_id)
+                if row < students.size and students[row] == student_id and cols.size:
+                    new_state = STATES[int(state[row, cols[0]])].value
+                    break
+            if new_state is not None and (old_state, old_level, old_score) != (new_state, None, None):
+                result.changes.setdefault(student_id, []).append(
+                    MasteryChange(competency_id, old_state, new_state, old_level, None, old_score, None)
+                )
+    return len(deleted)
 
 
 def evidence_reconcile_all() -> int:

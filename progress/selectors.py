@@ -15,7 +15,7 @@ from django.utils import timezone
 from assessments.models import Assessment, Attempt
 from assessments.services import attempt_start_refusals
 from competencies.models import Competency, Framework, LearningResource, PacingGuide
-from progress import gates
+from progress import gates, grid
 from progress.models import CompetencyMastery, Evidence, ResourceView
 from roster.models import Enrollment, User
 
@@ -69,6 +69,7 @@ def _competencies_in_tree_order(framework_ids: Sequence[int]) -> list[Competency
     rank = {framework_id: index for index, framework_id in enumerate(framework_ids)}
     competencies = list(
         Competency.objects.with_tree_fields()
+        .select_related("framework")
         .filter(framework_id__in=framework_ids)
         .order_siblings_by("position", "pk")
     )
@@ -182,17 +183,26 @@ def _decimal(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _fallback_state(competency: Competency, missing: dict[int, list[Competency]]) -> str:
-    """Before the first recompute: ready when nothing is missing, else locked."""
-    return State.LOCKED if missing.get(competency.pk) else State.READY
+def _derived_states(
+    student_id: int, competency_ids: list[int], rows: dict[int, CompetencyMastery]
+) -> dict[int, str]:
+    """competency id -> the derived state of each competency with no stored row (``progress.grid``:
+    blank rows are not stored). Two queries when a row is missing, none otherwise."""
+    derived = grid.blank_states(
+        student_ids=[student_id],
+        competency_ids=competency_ids,
+        stored={(student_id, competency_id): row.state for competency_id, row in rows.items()},
+    )
+    return {competency_id: state for (_, competency_id), state in derived.items()}
 
 
 def student_path(*, student: User, now: datetime | None = None) -> list[dict[str, Any]]:
     """The student's competencies in path order (the frameworks of their sections' pacing guides,
     depth-first, siblings by position) with state, score, level, lesson resources and the assessments
-    they could start now. Seven queries at most, whatever the number of competencies: frameworks,
-    competencies, mastery rows, resources, assessments, missing prerequisites, attempts (plus the
-    practices and views that remediation rules need)."""
+    they could start now. Nine queries at most, whatever the number of competencies: frameworks,
+    competencies, mastery rows, the blank rows' catalog (``progress.grid``: two), resources,
+    assessments, missing prerequisites, attempts (plus the practices and views that remediation rules
+    need)."""
     framework_ids = _path_framework_ids(student_id=student.pk)
     competencies = _competencies_in_tree_order(framework_ids)
     if not competencies:
@@ -202,6 +212,7 @@ def student_path(*, student: User, now: datetime | None = None) -> list[dict[str
         row.competency_id: row
         for row in CompetencyMastery.objects.filter(student=student, competency_id__in=competency_ids)
     }
+    derived = _derived_states(student.pk, competency_ids, rows)
     resources: dict[int, list[LearningResource]] = defaultdict(list)
     for resource in LearningResource.objects.filter(competency_id__in=competency_ids).order_by(
         "position", "pk"
@@ -236,7 +247,7 @@ def student_path(*, student: User, now: datetime | None = None) -> list[dict[str
                 "statement": competency.statement,
                 "parent": competency.parent_id,
                 "depth": competency.tree_depth,
-                "state": row.state if row is not None else _fallback_state(competency, missing),
+                "state": row.state if row is not None else derived[competency.pk],
                 "score": _decimal(row.score if row is not None else None),
                 "level": (row.level_name or None) if row is not None else None,
                 "level_points": _decimal(row.level_points if row is not None else None),
@@ -288,7 +299,7 @@ def student_lesson(*, student: User, competency: Competency, now: datetime | Non
     state, the lesson resources with when the student last marked each watched, the practices and
     the mastery checks with whether each can start now and why not. Six queries whatever the number
     of resources and assessments (mastery row, resources, views, assessments, missing prerequisites,
-    attempts), plus one for passed practices after a failed ``pass_practice`` check and one for views
+    attempts), three more when no row is stored (the derived state, ``progress.grid``), plus one for passed practices after a failed ``pass_practice`` check and one for views
     after a failed ``view_resources`` check."""
     row = CompetencyMastery.objects.filter(student=student, competency=competency).first()
     resources = list(LearningResource.objects.filter(competency=competency).order_by("position", "pk"))
@@ -328,7 +339,9 @@ def student_lesson(*, student: User, competency: Competency, now: datetime | Non
 
     return {
         "competency": competency,
-        "state": row.state if row is not None else _fallback_state(competency, missing),
+        "state": row.state
+        if row is not None
+        else _derived_states(student.pk, [competency.pk], {})[competency.pk],
         "score": _decimal(row.score if row is not None else None),
         "level": (row.level_name or None) if row is not None else None,
         "missing": missing.get(competency.pk, []),
@@ -360,9 +373,11 @@ def _person(user: User | None) -> dict[str, Any] | None:
 
 
 def student_progress(*, student: User) -> dict[str, Any]:
-    """Mastery per competency with its evidence (oldest first) and the calculation in words. Four
-    queries, whatever the number of competencies and evidence rows: frameworks, competencies, mastery
-    rows, evidence with authors. Frameworks: the student's path and any other they have mastery in."""
+    """Mastery per competency with its evidence (oldest first) and the calculation in words. At most
+    nine queries, whatever the number of competencies and evidence rows: frameworks, competencies,
+    mastery rows, evidence with authors, and for the blank rows (not stored, ``progress.grid``) their
+    derived states (two or three) and what a blank row says (two or three). Frameworks: the student's
+    path and any other they have mastery in."""
     framework_ids = list(
         Framework.objects.filter(
             Q(
@@ -383,6 +398,8 @@ def student_progress(*, student: User) -> dict[str, Any]:
             student=student, competency__framework_id__in=framework_ids
         )
     }
+    derived = _derived_states(student.pk, [competency.pk for competency in competencies], rows)
+    blank = grid.blank_values(competency for competency in competencies if competency.pk in derived)
     evidence: dict[int, list[Evidence]] = defaultdict(list)
     for item in (
         Evidence.objects.filter(student=student, competency__framework_id__in=framework_ids)
@@ -393,9 +410,33 @@ def student_progress(*, student: User) -> dict[str, Any]:
     return {
         "student": _person(student),
         "competencies": [
-            _progress_row(competency, rows.get(competency.pk), evidence) for competency in competencies
+            _progress_row(
+                competency,
+                rows.get(competency.pk) or _blank_row(student, competency, derived, blank),
+                evidence,
+            )
+            for competency in competencies
         ],
     }
+
+
+def _blank_row(
+    student: User,
+    competency: Competency,
+    derived: dict[int, str],
+    blank: dict[int, tuple[str, str]],
+) -> CompetencyMastery | None:
+    """An unsaved row with what a blank one says (``progress.grid``), when the state is derived."""
+    if competency.pk not in derived:
+        return None
+    method, explanation = blank[competency.pk]
+    return CompetencyMastery(
+        student=student,
+        competency=competency,
+        state=derived[competency.pk],
+        method=method,
+        explanation=explanation,
+    )
 
 
 def _progress_row(

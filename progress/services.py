@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -30,9 +30,8 @@ from competencies.models import (
     LearningResource,
     MasteryLevel,
     PacingGuide,
-    Prerequisite,
 )
-from progress import methods
+from progress import catalog, grid, methods
 from progress.bkt import BKTParams, fit_em
 from progress.models import BKTParameters, CompetencyMastery, Evidence, ResourceView
 from roster.audit import audit_record
@@ -197,7 +196,7 @@ def evidence_reconcile_for_student(*, student_id: int) -> list[Evidence]:
     Catches events that were lost (a crash between commit and enqueue) and rescores: the comparison
     is set-based, three queries when nothing changed, whatever the number of attempts.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside the refresh: no savepoint round trips
         scores = _attempt_scores(Q(attempt__student_id=student_id))
         existing = list(Evidence.objects.filter(student_id=student_id, source=Evidence.Source.ATTEMPT))
         attempt_ids = set(
@@ -401,6 +400,10 @@ class _Computed:
     mastered_at: datetime | None = None
 
 
+#: What the calculation reads of an evidence row (read as named tuples, not model instances).
+_CALCULATION_FIELDS = ("competency_id", "source", "score", "is_correct", "is_summative", "observed_at")
+
+
 def _fmt_score(value: Decimal | None) -> str:
     return "no score" if value is None else methods.fmt(value)
 
@@ -414,7 +417,13 @@ def mastery_recompute(
     evidence or mastery rows in or studies through a section's pacing guide. Every competency of those
     frameworks is recomputed (prerequisites and roll-ups reach across the tree), but only rows that
     differ are written, set-based (one bulk insert, one bulk update, with history); a second run writes
-    nothing and returns no change. Eleven queries at most, whatever the number of competencies.
+    nothing and returns no change. Eleven queries at most, whatever the number of competencies, seven
+    when the catalog is cached (``progress.catalog``: PostgreSQL, after the first recompute) (plus
+    the delete of rows that became blank, when there are any).
+
+    Storage is sparse (``progress.grid``): a blank result (locked or ready, no evidence, no score) is not
+    stored, and a stored row that becomes blank is deleted, unless a teacher's unlock or override is
+    on it. A blank result with no row before is no change.
 
     Leaves: the evidence (observations and attempts; override rows are audit only), ordered by when
     the student did the work, goes through the competency's method and parameter (or the framework's,
@@ -440,9 +449,10 @@ def mastery_recompute(
     of mastering; now for an override); kept while mastered, cleared when the state drops.
     """
     now = now or timezone.now()
-    with transaction.atomic():
-        # Serialises recomputes of one student (PostgreSQL), so two workers never insert the same row.
-        User.objects.select_for_update().filter(pk=student_id).values_list("pk", flat=True).first()
+    with transaction.atomic(savepoint=False):
+        # Serialises recomputes of one student (PostgreSQL), so two workers never insert the same row;
+        # and the catalog version, for the cached catalog.
+        version = catalog.lock_student(student_id)
         existing_rows = {
             row.competency_id: row for row in CompetencyMastery.objects.filter(student_id=student_id)
         }
@@ -473,34 +483,19 @@ def mastery_recompute(
             )
         if not framework_ids:
             return []
-        competencies = list(
-            Competency.objects.filter(framework_id__in=framework_ids)
-            .select_related("framework")
-            .order_by("framework_id", "position", "pk")
-        )
+        known = catalog.catalog_for(framework_ids, version)
+        competencies = known.competencies
         competency_by_id = {competency.pk: competency for competency in competencies}
-        evidence_by_competency: dict[int, list[Evidence]] = defaultdict(list)
-        for evidence in Evidence.objects.filter(
-            student_id=student_id, competency_id__in=competency_by_id
-        ).order_by("observed_at", "pk"):
+        prerequisites = known.prerequisites
+        levels_by_scale = known.levels_by_scale
+        bkt_by_competency = known.bkt
+        evidence_by_competency: dict[int, list[Any]] = defaultdict(list)
+        for evidence in (
+            Evidence.objects.filter(student_id=student_id, competency_id__in=list(competency_by_id))
+            .order_by("observed_at", "pk")
+            .values_list(*_CALCULATION_FIELDS, named=True)
+        ):
             evidence_by_competency[evidence.competency_id].append(evidence)
-        prerequisites: dict[int, list[int]] = defaultdict(list)
-        for prerequisite_id, competency_id in Prerequisite.objects.filter(
-            competency_id__in=competency_by_id
-        ).values_list("prerequisite_id", "competency_id"):
-            prerequisites[competency_id].append(prerequisite_id)
-        scale_ids = {competency.framework.mastery_scale_id for competency in competencies} - {None}
-        levels_by_scale: dict[int, list[tuple[Decimal, str, bool]]] = defaultdict(list)
-        for scale_id, points, name, is_mastery in MasteryLevel.objects.filter(
-            scale_id__in=scale_ids
-        ).values_list("scale_id", "points", "name", "is_mastery"):
-            levels_by_scale[scale_id].append((points, name, is_mastery))
-        bkt_by_competency = {
-            row.competency_id: BKTParams(
-                prior=row.prior, learn=row.learn, guess=row.guess, slip=row.slip, forget=row.forget
-            )
-            for row in BKTParameters.objects.filter(competency_id__in=competency_by_id)
-        }
 
         children: dict[int, list[int]] = defaultdict(list)
         for competency in competencies:
@@ -597,6 +592,8 @@ def mastery_recompute(
 
         to_create: list[CompetencyMastery] = []
         to_update: list[CompetencyMastery] = []
+        to_delete: list[int] = []
+        old_states = {(student_id, cid): row.state for cid, row in existing_rows.items()}
         changes: list[MasteryChange] = []
         for competency in competencies:
             result = computed[competency.pk]
@@ -616,14 +613,35 @@ def mastery_recompute(
             }
             row = existing_rows.get(competency.pk)
             if row is None:
+                # What the student saw before: the blank state derived from the stored rows then.
+                before = grid.derived_state(student_id, competency.pk, old_states, children, prerequisites)
+                if (before, None, None) != (result.state, result.level_points, result.score):
+                    changes.append(
+                        MasteryChange(
+                            competency.pk, before, result.state, None, result.level_points, None, result.score
+                        )
+                    )
+            if _is_blank(result) and (row is None or not (row.is_unlocked_by_teacher or row.is_overridden)):
+                # Sparse storage (``progress.grid``): a blank row is derived on read, not stored.
+                if row is not None:
+                    to_delete.append(row.pk)
+                    if (row.state, row.level_points, row.score) != (result.state, None, None):
+                        changes.append(
+                            MasteryChange(
+                                competency.pk,
+                                row.state,
+                                result.state,
+                                row.level_points,
+                                None,
+                                row.score,
+                                None,
+                            )
+                        )
+                continue
+            if row is None:
                 to_create.append(
                     CompetencyMastery(
                         student_id=student_id, competency_id=competency.pk, computed_at=now, **values
-                    )
-                )
-                changes.append(
-                    MasteryChange(
-                        competency.pk, None, result.state, None, result.level_points, None, result.score
                     )
                 )
                 continue
@@ -645,6 +663,8 @@ def mastery_recompute(
                 setattr(row, field, value)
             row.computed_at = now
             to_update.append(row)
+        if to_delete:
+            CompetencyMastery.objects.filter(pk__in=to_delete).delete()
         if to_create:
             bulk_create_with_history(to_create, CompetencyMastery, batch_size=500)
         if to_update:
@@ -652,6 +672,16 @@ def mastery_recompute(
                 to_update, CompetencyMastery, [*_MASTERY_FIELDS, "computed_at"], batch_size=500
             )
     return changes
+
+
+def _is_blank(result: _Computed) -> bool:
+    """Nothing to store: locked or ready, no evidence, no score (``progress.grid`` derives it on read)."""
+    return (
+        result.state in (State.LOCKED, State.READY)
+        and not result.has_activity
+        and result.evidence_count == 0
+        and result.score is None
+    )
 
 
 def _method_of(competency: Competency) -> tuple[str, Decimal | None]:
@@ -741,9 +771,16 @@ def _roll_up(
 def student_progress_refresh(*, student_id: int, now: datetime | None = None) -> list[MasteryChange]:
     """What the task does: reconcile the attempt evidence, recompute mastery, then refresh the flags."""
     recompute_started(student_id=student_id)
-    evidence_reconcile_for_student(student_id=student_id)
-    changes = mastery_recompute(student_id=student_id, now=now)
-    _flags_refresh(student_id=student_id, changes=changes, now=now)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Everything written here is derived from what is already committed (the answers, the
+            # results) and is recomputed whenever lost (the reconciler, the nightly sweep): one commit,
+            # which need not wait for its WAL to reach the disk.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        evidence_reconcile_for_student(student_id=student_id)
+        changes = mastery_recompute(student_id=student_id, now=now)
+        _flags_refresh(student_id=student_id, changes=changes, now=now)
     return changes
 
 

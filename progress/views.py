@@ -24,7 +24,7 @@ from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
@@ -32,6 +32,7 @@ from django.views.decorators.http import require_GET, require_POST
 from assessments import grading_selectors
 from progress import charts, dashboard_selectors, flag_services
 from progress import services as progress_services
+from progress.dashboard_selectors import QueueFlag
 from progress.models import CompetencyMastery, InterventionFlag
 from progress.page_access import student_page, teacher_page  # noqa: F401
 from progress.teacher_forms import HeatmapQueryForm, OverrideForm
@@ -241,26 +242,21 @@ def heatmap_table(
                 "percent_text": _percent_text(mastered_by_column[index], len(students)),
             }
         )
-    head_html = format_html_join(
-        "",
-        '<th scope="col" class="hm-code{}" data-competency="{}"><span class="hm-head" title="{}">{}</span>{}</th>',
-        (
-            (
-                " hm-pace-col" if head["is_expected"] else "",
-                head["id"],
-                head["statement"],
-                head["code"],
-                mark_safe(f' <span class="hm-pace-badge hm-pace-mark">{EXPECTED_TEXT}</span>')
-                if head["is_expected"]
-                else "",
-            )
+    badge = f' <span class="hm-pace-badge hm-pace-mark">{EXPECTED_TEXT}</span>'
+    head_html = mark_safe(  # every text escaped here
+        "".join(
+            f'<th scope="col" class="hm-code{" hm-pace-col" if head["is_expected"] else ""}" '
+            f'data-competency="{head["id"]}"><span class="hm-head" title="{escape(head["statement"])}">'
+            f"{escape(head['code'])}</span>{badge if head['is_expected'] else ''}</th>"
             for head in heads
-        ),
+        )
     )
-    foot_html = format_html_join(
-        "",
-        '<td class="hm-percent{}"><span class="hm-foot">{}</span></td>',
-        ((" hm-pace-col" if head["is_expected"] else "", head["percent_text"]) for head in heads),
+    foot_html = mark_safe(  # every text escaped here
+        "".join(
+            f'<td class="hm-percent{" hm-pace-col" if head["is_expected"] else ""}">'
+            f'<span class="hm-foot">{escape(head["percent_text"])}</span></td>'
+            for head in heads
+        )
     )
     return {
         "codes": [head["code"] for head in heads],
@@ -283,9 +279,10 @@ def heatmap_table(
 @require_GET
 def teacher_home(request: HttpRequest) -> HttpResponse:
     """The teacher's sections with their open flags and rubric answers to grade, and the flags open
-    now. Five queries."""
+    now: the ``FLAG_PAGE`` newest with a link to all of them (``?flags=all``; a teacher of five
+    sections can have hundreds open, and every one counts in its section's badge). Six queries."""
     sections = list(dashboard_selectors.section_list_for_teacher(user=request.user))
-    open_flags = list(
+    open_flags = dashboard_selectors.queue_flags(
         dashboard_selectors.flag_list_for_teacher(user=request.user, status=InterventionFlag.Status.OPEN)
     )
     sections_of: dict[int, set[int]] = defaultdict(set)
@@ -299,8 +296,21 @@ def teacher_home(request: HttpRequest) -> HttpResponse:
     counts: Counter[int] = Counter()
     for flag in open_flags:
         counts.update(sections_of.get(flag.student_id, ()))
-        # the student's page lives under a section: the first of the teacher's the student is in
-        flag.section_id = min(sections_of[flag.student_id]) if sections_of.get(flag.student_id) else None
+    show_all = request.GET.get("flags") == "all"
+    shown = [
+        {
+            "pk": flag.pk,
+            "kind_label": FLAG_KIND_LABELS.get(flag.kind, flag.kind),
+            "student_id": flag.student_id,
+            "student_name": flag.student_name,
+            "competency_code": flag.competency_code,
+            "reason": flag.reason,
+            "suggestion": flag.suggestion,
+            # the student's page lives under a section: the first of the teacher's the student is in
+            "section_id": min(sections_of[flag.student_id]) if sections_of.get(flag.student_id) else None,
+        }
+        for flag in (open_flags if show_all else open_flags[:FLAG_PAGE])
+    ]
     to_grade = grading_selectors.pending_counts_for_teacher(user=request.user)
     for section in sections:
         section.open_flag_count = counts.get(section.pk, 0)
@@ -308,7 +318,12 @@ def teacher_home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "progress/teacher_home.html",
-        {"sections": sections, "open_flags": open_flags, "today": timezone.localdate()},
+        {
+            "sections": sections,
+            "open_flags": shown,
+            "open_flags_total": len(open_flags),
+            "today": timezone.localdate(),
+        },
     )
 
 
@@ -317,8 +332,12 @@ def _heatmap_for_request(
 ) -> dict[str, Any] | HttpResponse:
     """The sorted, filtered heatmap table the GET parameters ask for (a 400 naming the parameter
     when one is not valid), read with ``dashboard_selectors.section_board``: with the flag queue and
-    the groups when ``with_queue``. Five queries with a pacing guide and the queue, four without it."""
-    board = dashboard_selectors.section_board(section=section, with_queue=with_queue)
+    the groups when ``with_queue``. The section comes from ``access_section(with_levels=True)``, so
+    the scale's levels are read already: five queries with the queue (with a pacing guide or not),
+    four without it."""
+    board = dashboard_selectors.section_board(
+        section=section, with_queue=with_queue, levels=section.scale_levels
+    )
     heatmap = board["heatmap"]
     form = HeatmapQueryForm(request.GET or None, units=heatmap["units"])
     if request.GET and not form.is_valid():
@@ -371,12 +390,32 @@ def heatmap_body_html(table: dict[str, Any], section: Section) -> str:
     return mark_safe("".join(out))  # every text escaped above
 
 
-def _person(user: User | None) -> str:
-    return (user.get_full_name() or user.username) if user is not None else ""
+def groups_html(groups: list[dict[str, Any]]) -> str:
+    """The suggested groups' items, as the template wrote them: a class of 40 can have dozens of
+    groups of a dozen names each, and the template's ``join`` escapes every name through Django's
+    lazy-string machinery. Every text is escaped."""
+    out = []
+    for entry in groups:
+        group = entry["group"]
+        stuck = group.kind == "stuck"
+        out.append(
+            f'\n          <li class="mb-3" data-competency="{group.competency_id}">\n'
+            f'            <span class="badge {"text-bg-warning" if stuck else "text-bg-info"}">'
+            f"{'Stuck' if stuck else 'Ready'}</span>\n"
+            f"            <strong>{escape(group.code)}</strong>: {', '.join(map(escape, entry['names']))}\n"
+            f'            <span class="d-block small">{escape(group.reason)}</span>\n'
+            "          </li>\n          "
+        )
+    return mark_safe("".join(out))  # every text escaped above
 
 
 def flag_rows_html(
-    flags: list[InterventionFlag], *, next_url: str, tomorrow: date, csrf_token: str, error: str | None = None
+    flags: list[QueueFlag] | list[InterventionFlag],
+    *,
+    next_url: str,
+    tomorrow: date,
+    csrf_token: str,
+    error: str | None = None,
 ) -> str:
     """The flag queue's rows: exactly what ``progress/_flag_row.html`` renders for each flag (the htmx
     actions answer with that template; a test holds the two equal), written here because the queue
@@ -393,16 +432,18 @@ def flag_rows_html(
     minimum = date_filter(tomorrow, "Y-m-d")
     out: list[str] = []
     for flag in flags:
+        if isinstance(flag, InterventionFlag):
+            flag = QueueFlag.of(flag)
         pk = flag.pk
         status = flag.status
-        student = escape(_person(flag.student))
+        student = escape(flag.student_name)
         status_text = escape(FLAG_STATUS_LABELS.get(status, status))
         until = (
             f" until {escape(date_filter(flag.snoozed_until, 'j M Y'))}"
             if status == "snoozed" and flag.snoozed_until
             else ""
         )
-        competency = f" · {escape(flag.competency.code)}" if flag.competency else ""
+        competency = f" · {escape(flag.competency_code)}" if flag.competency_code is not None else ""
         note = f": {escape(flag.resolution_note)}" if flag.resolution_note else ""
         out.append(
             f'<li class="list-group-item flag-row flag-{escape(status)}" id="flag-{pk}" data-flag="{pk}" '
@@ -419,12 +460,12 @@ def flag_rows_html(
             f"  {error_html}\n"
         )
         if status == "resolved":
-            by = f" by {escape(_person(flag.resolved_by))}" if flag.resolved_by else ""
+            by = f" by {escape(flag.resolved_by_name)}" if flag.resolved_by_name is not None else ""
             out.append(f'  \n  <p class="mb-0 small" role="status">Resolved{by}{note}</p>\n  \n</li>\n')
             continue
         acted = (
-            f'<p class="mb-2 small">{status_text} by {escape(_person(flag.resolved_by))}{note}</p>'
-            if flag.resolved_by and status != "open"
+            f'<p class="mb-2 small">{status_text} by {escape(flag.resolved_by_name)}{note}</p>'
+            if flag.resolved_by_name is not None and status != "open"
             else ""
         )
         out.append(
@@ -474,13 +515,25 @@ def flag_rows_html(
 @require_GET
 def section_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Heatmap, flag queue and suggested groups of one section. Eight queries whatever the class size:
-    session, user, the section with its pacing guide and answers to grade, then ``section_board``'s
-    five (competencies with their target dates, scale levels, students, mastery rows, flags)."""
-    section = dashboard_selectors.access_section(user=request.user, section_id=pk, with_to_grade=True)
+    session, user, the section with its pacing guide, answers to grade and scale levels, then
+    ``section_board``'s five (competencies with their target dates, students with their mastery
+    rows, flags, and ``progress.grid.blank_states``'s two for the cells without a stored row).
+
+    The queue shows the ``FLAG_PAGE`` newest flags that are not resolved, with the count of all of
+    them and a link to the whole queue (``?flags=all``); the badges and groups count every flag."""
+    section = dashboard_selectors.access_section(
+        user=request.user, section_id=pk, with_to_grade=True, with_levels=True
+    )
     page = _heatmap_for_request(request, section, with_queue=True)
     if isinstance(page, HttpResponse):
         return page
-    query_string = request.GET.urlencode()
+    # The queue lists the FLAG_PAGE newest flags, all of them with ?flags=all; the heatmap's own query
+    # (the CSV link, Reset) leaves that parameter out.
+    heatmap_query = request.GET.copy()
+    show_all = heatmap_query.pop("flags", None) == ["all"]
+    flags = page["flags"] if show_all else page["flags"][:FLAG_PAGE]
+    query_string = heatmap_query.urlencode()
+    heatmap_query["flags"] = "all"
     next_url = request.get_full_path()
     return render(
         request,
@@ -492,9 +545,13 @@ def section_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "legend": [(abbr, STATE_LABELS[state]) for state, abbr in STATE_ABBREVIATIONS.items()],
             "today": timezone.localdate(),
             "body_html": heatmap_body_html(page["table"], section),
+            "groups_html": groups_html(page["groups"]),
             "flags_html": flag_rows_html(
-                page["flags"], next_url=next_url, tomorrow=_tomorrow(), csrf_token=get_token(request)
+                flags, next_url=next_url, tomorrow=_tomorrow(), csrf_token=get_token(request)
             ),
+            "flags_shown": len(flags),
+            "flags_total": len(page["flags"]),
+            "all_flags_url": f"?{heatmap_query.urlencode()}#flag-queue",
             "query_string": f"?{query_string}" if query_string else "",
         },
     )
@@ -505,7 +562,7 @@ def section_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def section_heatmap_csv(request: HttpRequest, pk: int) -> HttpResponse:
     """Exactly the table the section page shows with the same sort and filter: header, one row per
     student, the class's mastery per competency."""
-    section = dashboard_selectors.access_section(user=request.user, section_id=pk)
+    section = dashboard_selectors.access_section(user=request.user, section_id=pk, with_levels=True)
     heatmap = _heatmap_for_request(request, section)
     if isinstance(heatmap, HttpResponse):
         return heatmap
@@ -653,6 +710,8 @@ def student_override(request: HttpRequest, pk: int, student_pk: int) -> HttpResp
 
 
 FLAG_ACTIONS = ("acknowledge", "snooze", "resolve")
+#: Flags a page lists before its "show all" link: the newest first, and the count of all of them.
+FLAG_PAGE = 50
 
 
 @teacher_page

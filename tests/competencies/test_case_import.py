@@ -448,7 +448,17 @@ def _bad_child_of_cycle() -> dict:
     return package
 
 
+def _bad_document_identifier_and_parent() -> dict:
+    """Neither the document's identifier nor an isChildOf parent is a UUID (found by hypothesis: the
+    two unreadable identifiers compared equal and the import crashed instead of refusing)."""
+    package = load_fixture(ACT_28)
+    package["CFDocument"]["identifier"] = "DOC"
+    package["CFAssociations"][3]["destinationNodeURI"]["identifier"] = "PARENT"
+    return package
+
+
 BAD_FILES = {
+    "document and parent not uuids": (_bad_document_identifier_and_parent, "'PARENT'"),
     "broken json": (lambda: fixture_bytes(SAMPLE_16)[:-200], "not valid JSON"),
     "precedes cycle": (
         _bad_sample_with_precedes_cycle,

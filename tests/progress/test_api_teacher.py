@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from progress import flag_services, services
 from progress.models import InterventionFlag
 from roster.models import Enrollment
-from tests.factories import EnrollmentFactory, TeacherFactory
+from tests.factories import EnrollmentFactory, PrerequisiteFactory, TeacherFactory
 from tests.progress.flag_helpers import NOW, at, check, classroom, mastery
 
 pytestmark = pytest.mark.django_db
@@ -47,9 +47,13 @@ def test_sections_lists_only_the_teachers_own_sections():
 
 
 def test_heatmap_shape():
+    """A cell without a stored mastery row (sparse storage) shows the state ``progress.grid`` derives:
+    ready when every prerequisite is mastered (or there is none), else locked, with no level or score."""
     room = classroom(2, names=[("Ana", "Ruiz"), ("Ben", "Ode")])
     ana, ben = room.students
     first, second, third, fourth = room.competencies
+    PrerequisiteFactory(competency=third, prerequisite=second)
+    PrerequisiteFactory(competency=fourth, prerequisite=first)
     mastery(ben, first, state="mastered", score="3.50", level_points="3", level_name="Mastery")
     mastery(ben, second, state="in_progress", score="2", level_points="2", level_name="Near")
     mastery(ana, first, state="ready")
@@ -59,10 +63,10 @@ def test_heatmap_shape():
 
     assert response.status_code == 200
 
-    def locked(competency):
+    def blank(competency, state):
         return {
             "competency_id": competency.pk,
-            "state": "locked",
+            "state": state,
             "level": None,
             "level_name": "",
             "score": None,
@@ -90,8 +94,8 @@ def test_heatmap_shape():
                         "level_name": "Near",
                         "score": "2.00",
                     },
-                    locked(third),
-                    locked(fourth),
+                    blank(third, "locked"),  # 6.RP.A.2 only in progress
+                    blank(fourth, "ready"),  # 6.RP.A.1 mastered
                 ],
             },
             {
@@ -106,9 +110,9 @@ def test_heatmap_shape():
                         "level_name": "",
                         "score": None,
                     },
-                    locked(second),
-                    locked(third),
-                    locked(fourth),
+                    blank(second, "ready"),  # no prerequisite
+                    blank(third, "locked"),
+                    blank(fourth, "locked"),  # 6.RP.A.1 ready, not mastered
                 ],
             },
         ],
@@ -257,7 +261,9 @@ def test_heatmap_query_count_is_flat(django_assert_num_queries, two_classes, siz
     teacher, small, large = two_classes
     room = small if size == "small" else large
     client = client_for(teacher)
-    with django_assert_num_queries(5):  # section + guide, competencies, students, mastery rows, flag counts
+    # section + guide, competencies, students, mastery rows, the blank cells' competencies and
+    # prerequisites (progress.grid.blank_states), flag counts
+    with django_assert_num_queries(7):
         response = client.get(f"/api/v1/sections/{room.section.pk}/heatmap/")
     assert response.status_code == 200
     assert len(response.json()["students"]) == len(room.students)

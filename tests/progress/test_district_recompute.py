@@ -13,7 +13,7 @@ from django.db import connection
 from competencies.models import CalculationMethod, Competency
 from mastery import district
 from progress import district as progress_district
-from progress import tasks
+from progress import grid, services, tasks
 from progress.models import BKTParameters, CompetencyMastery, Evidence
 from progress.services import mastery_recompute
 from roster.models import User
@@ -105,19 +105,27 @@ def test_district_recompute_equals_the_per_student_recompute(small_district):
     for student_id in students:
         mastery_recompute(student_id=student_id, now=NOW)
     expected = _snapshot()
-    assert len(expected) == 45 * 15
+    # Sparse storage (``progress.grid``): 313 of the 675 (student, competency) pairs have something to
+    # store; the other 362 are blank (locked or ready, no evidence) and derived on read.
+    assert len(expected) == 313
 
     _teacher_rows(students, leaves)
     CompetencyMastery.objects.exclude(is_overridden=True).exclude(is_unlocked_by_teacher=True).delete()
     result = progress_district.district_recompute(now=NOW)
-    assert (result.students, result.rows, result.written) == (45, 45 * 15, 45 * 15)
+    assert (result.students, result.rows, result.written) == (45, 45 * 15, 313)
     actual = _snapshot()
     assert actual.keys() == expected.keys()
     different = {key: (expected[key], actual[key]) for key in expected if expected[key] != actual[key]}
     assert different == {}
     # Something of every kind is in there.
     states = {row[0] for row in actual.values()}
-    assert states == {"locked", "ready", "in_progress", "mastered"}
+    assert states == {"ready", "in_progress", "mastered"}  # ready: the teacher's unlock
+    every = list(Competency.objects.values_list("pk", flat=True))
+    derived = grid.blank_states(
+        student_ids=students, competency_ids=every, stored={key: row[0] for key, row in actual.items()}
+    )
+    assert len(derived) == 45 * 15 - 313
+    assert set(derived.values()) == {"locked", "ready"}
     assert actual[(students[0], leaves[5])][0] == "mastered"
     assert actual[(students[0], leaves[5])][7].startswith("Teacher override: mastered. Calculated: ")
     assert any(row[4] is not None for row in actual.values())  # p_known from BKT
@@ -129,7 +137,7 @@ def test_district_recompute_equals_the_per_student_recompute(small_district):
 def test_a_second_run_writes_nothing_and_agrees_with_the_live_path(small_district):
     students, _ = small_district
     first = progress_district.district_recompute(now=NOW)
-    assert first.written == 45 * 15
+    assert first.written == 311  # the stored rows; the 364 blank ones are derived on read
     stored = _snapshot()
     again = progress_district.district_recompute(now=datetime(2026, 6, 11, tzinfo=UTC))
     assert again.written == 0
@@ -163,10 +171,38 @@ def test_a_changed_score_rewrites_only_what_it_changes(small_district):
     assert _snapshot() == district_rows
 
 
+def test_rows_that_became_blank_are_deleted_unless_a_teacher_unlocked_them(small_district):
+    students, leaves = small_district
+    progress_district.district_recompute(now=NOW)
+    blank = [
+        leaf
+        for leaf in leaves
+        if not CompetencyMastery.objects.filter(student_id=students[4], competency_id=leaf).exists()
+    ][:2]
+    # As an earlier version stored them: a blank row, and one a teacher unlocked.
+    CompetencyMastery.objects.create(student_id=students[4], competency_id=blank[0], state="locked")
+    CompetencyMastery.objects.create(
+        student_id=students[4], competency_id=blank[1], state="ready", is_unlocked_by_teacher=True
+    )
+    result = progress_district.district_recompute(now=NOW, collect_changes=True)
+    assert result.written == 2  # one deleted, the unlocked one given its method and explanation
+    assert list(
+        CompetencyMastery.objects.filter(student_id=students[4], competency_id__in=blank).values_list(
+            "competency_id", "state", "is_unlocked_by_teacher"
+        )
+    ) == [(blank[1], "ready", True)]
+    # The deleted row said "locked"; its derived state is what the student sees now.
+    derived = grid.student_states(student_id=students[4], competency_ids=[blank[0]])[blank[0]]
+    changes = result.changes.get(students[4], [])
+    assert [(c.competency_id, c.old_state, c.new_state) for c in changes] == (
+        [] if derived == "locked" else [(blank[0], "locked", derived)]
+    )
+
+
 def test_command_and_task(small_district):
     out = _Sink()
     call_command("recompute_district", stdout=out)
-    assert "45 students, 675 mastery rows computed from 601 evidence rows; 675 written" in out.text
+    assert "45 students, 675 mastery rows computed from 601 evidence rows; 311 written" in out.text
     assert tasks.district_recompute.delay().get() == 0
 
 
@@ -218,3 +254,33 @@ def test_groups_left_to_the_exact_path_store_the_same(small_district, monkeypatc
     actual = _snapshot()
     different = {key: (expected[key], actual[key]) for key in expected if expected[key] != actual[key]}
     assert different == {}
+
+
+def test_derived_states_are_the_states_a_full_grid_would_store(small_district, monkeypatch):
+    """The rule ``progress.grid`` applies on read is the recompute's: store every row (as before sparse
+    storage), then store only what is not blank and derive the rest; every state is the same."""
+    students, leaves = small_district
+    _teacher_rows(students, leaves)
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "_is_blank", lambda result: False)
+        for student_id in students:
+            mastery_recompute(student_id=student_id, now=NOW)
+    full = dict(
+        ((student, competency), state)
+        for student, competency, state in CompetencyMastery.objects.values_list(
+            "student_id", "competency_id", "state"
+        )
+    )
+    assert len(full) == 45 * 15
+    for student_id in students:
+        mastery_recompute(student_id=student_id, now=NOW)  # deletes the blank rows
+    stored = dict(
+        ((student, competency), state)
+        for student, competency, state in CompetencyMastery.objects.values_list(
+            "student_id", "competency_id", "state"
+        )
+    )
+    assert len(stored) == 313
+    every = list(Competency.objects.values_list("pk", flat=True))
+    derived = grid.blank_states(student_ids=students, competency_ids=every, stored=stored)
+    assert {**stored, **derived} == full

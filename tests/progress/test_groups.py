@@ -36,10 +36,15 @@ def test_students_ready_for_the_same_competency_and_no_group_of_one():
     room = classroom(3, names=[("Ana", "Ruiz"), ("Ben", "Ode"), ("Cy", "Lee")])
     first, second = room.competencies[:2]
     ana, ben, cy = room.students
-    mastery(ana, second, state="ready")
-    mastery(ben, second, state="ready")
-    mastery(cy, second, state="ready", first_activity_at=at(3, 12))  # already started
-    mastery(cy, first, state="ready")  # alone: no group
+    started = {"state": "in_progress", "first_activity_at": at(3, 12)}
+    mastery(ana, second, state="ready", is_unlocked_by_teacher=True)  # a stored ready row
+    # Ben has no row for it: blank, derived ready (no prerequisites; ``progress.grid``).
+    mastery(cy, second, **started)  # already started
+    mastery(ana, first, **started)
+    mastery(ben, first, **started)  # Cy, alone ready for the first one: no group
+    for student in room.students:
+        for competency in room.competencies[2:]:
+            mastery(student, competency, **started)
     # A resolved stuck flag is no reason to regroup.
     InterventionFlag.objects.create(
         student=ana,
@@ -69,6 +74,8 @@ def test_groups_query_count_is_flat(django_assert_num_queries):
         for student in room.students:
             mastery(student, room.competencies[1], state="ready")
     for room in (small, large):
-        with django_assert_num_queries(4):
+        # students, framework, stuck flags, competencies, stored rows; the blank rows' catalog (2)
+        with django_assert_num_queries(7):
             groups = section_groups(section=room.section)
-        assert [len(group.students) for group in groups] == [len(room.students)]
+        # Every competency is ready for everyone: one stored, three derived.
+        assert [len(group.students) for group in groups] == [len(room.students)] * 4

@@ -10,7 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from competencies.models import CalculationMethod
+from competencies.models import CalculationMethod, Competency
+from progress import grid
 from progress.models import CompetencyMastery, Evidence
 from progress.services import MasteryChange, mastery_override, mastery_recompute
 from tests.factories import (
@@ -41,7 +42,12 @@ def evidence(student, competency, score, when, **fields) -> Evidence:
 
 
 def row(student, competency) -> CompetencyMastery:
-    return CompetencyMastery.objects.get(student=student, competency=competency)
+    """The stored row; for a blank one (not stored, ``progress.grid``), an unsaved row in its derived state."""
+    stored = CompetencyMastery.objects.filter(student=student, competency=competency).first()
+    if stored is not None:
+        return stored
+    state = grid.student_states(student_id=student.pk, competency_ids=[competency.pk])[competency.pk]
+    return CompetencyMastery(student=student, competency=competency, state=state)
 
 
 def test_weighted_average_of_three_scores_with_the_calculation_shown():
@@ -65,8 +71,9 @@ def test_weighted_average_of_three_scores_with_the_calculation_shown():
     )
     assert (mastery.first_activity_at, mastery.last_activity_at) == (day(1), day(14))
     assert mastery.mastered_at is None
+    # Before: no row stored, so the derived state (ready: no prerequisites).
     assert changes == [
-        MasteryChange(competency.pk, None, IN_PROGRESS, None, Decimal("2.00"), None, Decimal("2.83"))
+        MasteryChange(competency.pk, READY, IN_PROGRESS, None, Decimal("2.00"), None, Decimal("2.83"))
     ]
 
 
@@ -265,8 +272,41 @@ def test_recompute_query_count_is_flat(django_assert_num_queries, size):
     student = StudentFactory()
     for index, competency in enumerate(competencies):
         evidence(student, competency, 3, day(1 + index % 20))
-    # savepoint, lock the student, mastery rows, frameworks, competencies, evidence, prerequisites,
-    # levels, BKT parameters, bulk insert, history bulk insert, release
-    with django_assert_num_queries(12):
+    # lock the student (and read the catalog version), mastery rows, frameworks, competencies,
+    # evidence, prerequisites, levels, BKT parameters, bulk insert, history bulk insert (no savepoint:
+    # inside the test's transaction, ``atomic(savepoint=False)``)
+    with django_assert_num_queries(10):
         mastery_recompute(student_id=student.pk, now=NOW)
     assert CompetencyMastery.objects.filter(student=student, state=MASTERED).count() == size
+
+
+@pytest.mark.parametrize("size", [3, 30])
+def test_a_cached_catalog_saves_four_queries_and_any_catalog_write_invalidates_it(
+    django_assert_num_queries, size
+):
+    """``progress.catalog``: the second student's recompute reads no catalog (PostgreSQL triggers keep
+    its version); a bulk write to the catalog (no signal, no save) is seen at once."""
+    framework = FrameworkFactory(calculation_method=CalculationMethod.LATEST)
+    competencies = [CompetencyFactory(framework=framework) for _ in range(size)]
+    first, second = StudentFactory(), StudentFactory()
+    for student in (first, second):
+        for competency in competencies:
+            evidence(student, competency, 2, day(1))
+            evidence(student, competency, 4, day(2))
+    mastery_recompute(student_id=first.pk, now=NOW)
+    # lock the student (and read the catalog version), mastery rows, frameworks, evidence, bulk insert,
+    # history bulk insert
+    with django_assert_num_queries(6):
+        mastery_recompute(student_id=second.pk, now=NOW)
+    assert set(CompetencyMastery.objects.filter(student=second).values_list("state", "score")) == {
+        (MASTERED, Decimal("4.00"))
+    }
+    Competency.objects.filter(framework=framework).update(
+        calculation_method=CalculationMethod.HIGHEST, calculation_parameter=None
+    )
+    Evidence.objects.filter(student=second).update(score=Decimal("1.00"))
+    Evidence.objects.filter(student=second, observed_at=day(1)).update(score=Decimal("3.50"))
+    mastery_recompute(student_id=second.pk, now=NOW)
+    assert set(CompetencyMastery.objects.filter(student=second).values_list("method", "score", "state")) == {
+        (CalculationMethod.HIGHEST, Decimal("3.50"), MASTERED)
+    }

@@ -266,8 +266,9 @@ def test_lesson_query_count_is_flat(django_assert_num_queries, size):
         AttemptFactory(assessment=check, student=student, number=1)
     client = client_for(student)
     # session, user, the competency on the path, mastery row, resources, views, assessments,
-    # missing prerequisites, attempts
-    with django_assert_num_queries(9):
+    # missing prerequisites, attempts; no row stored (blank): its framework, prerequisite edges and
+    # the prerequisites' stored states (``progress.grid``)
+    with django_assert_num_queries(12):
         response = client.get(lesson_url(competency))
     assert response.status_code == 200
     assert text(response).count("Mark as watched again") == size
@@ -298,8 +299,9 @@ def test_path_query_count_is_flat_with_remediation_rules(django_assert_num_queri
             )
     client = client_for(student)
     # session, user, frameworks, competencies, mastery rows, resources, assessments, missing
-    # prerequisites, attempts, passed practices, views, the pacing targets due
-    with django_assert_num_queries(12):
+    # prerequisites, attempts, passed practices, views, the pacing targets due; the blank rows'
+    # framework and prerequisite edges (``progress.grid``)
+    with django_assert_num_queries(14):
         response = client.get(reverse("progress:path"))
     assert response.status_code == 200
     assert f"0 of {4 + size} mastered." in text(response)

@@ -24,6 +24,7 @@ from tests.factories import (
     CompetencyFactory,
     EnrollmentFactory,
     FrameworkFactory,
+    PrerequisiteFactory,
     SectionFactory,
     StudentFactory,
     TeacherFactory,
@@ -39,7 +40,8 @@ State = CompetencyMastery.State
 class UnitRoom:
     """Math 6B: two units (6.RP Ratios, 6.EE Expressions) of two competencies each; 6.RP.1 was due
     ten days ago, 6.RP.2 yesterday, the 6.EE unit (so both its competencies) in twenty days.
-    Ana Ruiz has mastered two, Ben Ode one, Cy Lee none."""
+    Ana Ruiz has mastered two, Ben Ode one, Cy Lee none. No prerequisites: a competency without a
+    stored row is ready (sparse storage, ``progress.grid``)."""
 
     def __init__(self, extra_students: int = 0) -> None:
         self.section = SectionFactory(title="Math 6B")
@@ -124,9 +126,9 @@ def test_default_heatmap_in_pacing_order_with_the_expected_position_marked(room)
     assert response.status_code == 200
     assert page_heatmap(response) == [
         ["Student", "6.RP.1", "6.RP.2 (expected by today)", "6.EE.1", "6.EE.2", "Mastered"],
-        ["Cy Lee", "L", "L", "R", "L", "0 of 4"],
-        ["Ben Ode", "M 3", "L", "L", "L", "1 of 4"],
-        ["Ana Ruiz", "M 4", "M 3", "IP 2", "L", "2 of 4"],
+        ["Cy Lee", "R", "R", "R", "R", "0 of 4"],
+        ["Ben Ode", "M 3", "R", "R", "R", "1 of 4"],
+        ["Ana Ruiz", "M 4", "M 3", "IP 2", "R", "2 of 4"],
         ["Class mastered", "67%", "33%", "0%", "0%", ""],
     ]
     yesterday = room.today - timedelta(days=1)
@@ -146,58 +148,58 @@ def test_default_heatmap_in_pacing_order_with_the_expected_position_marked(room)
 QUERIES = {
     "sort=-name": [
         ["Student", "6.RP.1", "6.RP.2 (expected by today)", "6.EE.1", "6.EE.2", "Mastered"],
-        ["Ana Ruiz", "M 4", "M 3", "IP 2", "L", "2 of 4"],
-        ["Ben Ode", "M 3", "L", "L", "L", "1 of 4"],
-        ["Cy Lee", "L", "L", "R", "L", "0 of 4"],
+        ["Ana Ruiz", "M 4", "M 3", "IP 2", "R", "2 of 4"],
+        ["Ben Ode", "M 3", "R", "R", "R", "1 of 4"],
+        ["Cy Lee", "R", "R", "R", "R", "0 of 4"],
         ["Class mastered", "67%", "33%", "0%", "0%", ""],
     ],
     "sort=-mastered": [
         ["Student", "6.RP.1", "6.RP.2 (expected by today)", "6.EE.1", "6.EE.2", "Mastered"],
-        ["Ana Ruiz", "M 4", "M 3", "IP 2", "L", "2 of 4"],
-        ["Ben Ode", "M 3", "L", "L", "L", "1 of 4"],
-        ["Cy Lee", "L", "L", "R", "L", "0 of 4"],
+        ["Ana Ruiz", "M 4", "M 3", "IP 2", "R", "2 of 4"],
+        ["Ben Ode", "M 3", "R", "R", "R", "1 of 4"],
+        ["Cy Lee", "R", "R", "R", "R", "0 of 4"],
         ["Class mastered", "67%", "33%", "0%", "0%", ""],
     ],
     "sort=mastered&order=-code": [
         ["Student", "6.RP.2 (expected by today)", "6.RP.1", "6.EE.2", "6.EE.1", "Mastered"],
-        ["Cy Lee", "L", "L", "L", "R", "0 of 4"],
-        ["Ben Ode", "L", "M 3", "L", "L", "1 of 4"],
-        ["Ana Ruiz", "M 3", "M 4", "L", "IP 2", "2 of 4"],
+        ["Cy Lee", "R", "R", "R", "R", "0 of 4"],
+        ["Ben Ode", "R", "M 3", "R", "R", "1 of 4"],
+        ["Ana Ruiz", "M 3", "M 4", "R", "IP 2", "2 of 4"],
         ["Class mastered", "33%", "67%", "0%", "0%", ""],
     ],
     "order=code": [
         ["Student", "6.EE.1", "6.EE.2", "6.RP.1", "6.RP.2 (expected by today)", "Mastered"],
-        ["Cy Lee", "R", "L", "L", "L", "0 of 4"],
-        ["Ben Ode", "L", "L", "M 3", "L", "1 of 4"],
-        ["Ana Ruiz", "IP 2", "L", "M 4", "M 3", "2 of 4"],
+        ["Cy Lee", "R", "R", "R", "R", "0 of 4"],
+        ["Ben Ode", "R", "R", "M 3", "R", "1 of 4"],
+        ["Ana Ruiz", "IP 2", "R", "M 4", "M 3", "2 of 4"],
         ["Class mastered", "0%", "0%", "67%", "33%", ""],
     ],
     "order=mastery": [
         ["Student", "6.EE.1", "6.EE.2", "6.RP.2 (expected by today)", "6.RP.1", "Mastered"],
-        ["Cy Lee", "R", "L", "L", "L", "0 of 4"],
-        ["Ben Ode", "L", "L", "L", "M 3", "1 of 4"],
-        ["Ana Ruiz", "IP 2", "L", "M 3", "M 4", "2 of 4"],
+        ["Cy Lee", "R", "R", "R", "R", "0 of 4"],
+        ["Ben Ode", "R", "R", "R", "M 3", "1 of 4"],
+        ["Ana Ruiz", "IP 2", "R", "M 3", "M 4", "2 of 4"],
         ["Class mastered", "0%", "0%", "33%", "67%", ""],
     ],
     "order=-mastery&sort=-name": [
         ["Student", "6.RP.1", "6.RP.2 (expected by today)", "6.EE.1", "6.EE.2", "Mastered"],
-        ["Ana Ruiz", "M 4", "M 3", "IP 2", "L", "2 of 4"],
-        ["Ben Ode", "M 3", "L", "L", "L", "1 of 4"],
-        ["Cy Lee", "L", "L", "R", "L", "0 of 4"],
+        ["Ana Ruiz", "M 4", "M 3", "IP 2", "R", "2 of 4"],
+        ["Ben Ode", "M 3", "R", "R", "R", "1 of 4"],
+        ["Cy Lee", "R", "R", "R", "R", "0 of 4"],
         ["Class mastered", "67%", "33%", "0%", "0%", ""],
     ],
     "unit=EE": [
         ["Student", "6.EE.1", "6.EE.2", "Mastered"],
-        ["Cy Lee", "R", "L", "0 of 2"],
-        ["Ben Ode", "L", "L", "0 of 2"],
-        ["Ana Ruiz", "IP 2", "L", "0 of 2"],
+        ["Cy Lee", "R", "R", "0 of 2"],
+        ["Ben Ode", "R", "R", "0 of 2"],
+        ["Ana Ruiz", "IP 2", "R", "0 of 2"],
         ["Class mastered", "0%", "0%", ""],
     ],
     "unit=RP&sort=-mastered&order=-code": [
         ["Student", "6.RP.2 (expected by today)", "6.RP.1", "Mastered"],
         ["Ana Ruiz", "M 3", "M 4", "2 of 2"],
-        ["Ben Ode", "L", "M 3", "1 of 2"],
-        ["Cy Lee", "L", "L", "0 of 2"],
+        ["Ben Ode", "R", "M 3", "1 of 2"],
+        ["Cy Lee", "R", "R", "0 of 2"],
         ["Class mastered", "33%", "67%", ""],
     ],
 }
@@ -530,12 +532,15 @@ def _busy_room(size: int) -> UnitRoom:
     return room
 
 
-# session, user; section + guide + answers to grade; competencies + target dates, scale levels, students,
-# mastery rows, flags (the heatmap's flag counts and the groups come from the same rows)
+# session, user; section + guide + answers to grade + scale levels; competencies + target dates, students
+# with their mastery rows, flags (the heatmap's flag counts and the groups come from the same rows), and
+# progress.grid.blank_states's two for the cells without a stored row (competencies, prerequisites)
 SECTION_QUERIES = 8
 # session, user, section + guide, student, competencies, mastery rows, evidence, scale levels, BKT
-# parameters, attempts, their items, their responses, flags
-STUDENT_QUERIES = 13
+# parameters, attempts, their items, their responses, flags; for the competencies without a stored row
+# (progress.grid) blank_states's two (competencies, prerequisites) and blank_values's three (children,
+# levels, BKT parameters)
+STUDENT_QUERIES = 18
 
 
 @pytest.mark.parametrize("size", [5, 40])
@@ -547,7 +552,8 @@ def test_teacher_pages_query_counts_are_flat(django_assert_num_queries, size):
         response = client.get(f"{room.url()}?{query}")
     assert response.status_code == 200
     assert len(page_heatmap(response)) == size + 2
-    # session, user, section + guide, competencies + target dates, scale levels, students, mastery rows
+    # session, user, section + guide + scale levels, competencies + target dates, students with their
+    # mastery rows, blank_states's two
     with django_assert_num_queries(7):
         assert client.get(f"{room.csv_url()}?{query}").status_code == 200
     with django_assert_num_queries(6):  # session, user, sections, open flags, enrollments, to grade
@@ -571,7 +577,135 @@ def test_the_classroom_fixture_pages_work_without_units():
         reverse("progress:student", args=[plain.section.pk, plain.students[0].pk])
     )
     assert student_page.status_code == 200
-    assert "6.RP.A.1 Ratios 1 Locked No evidence yet." in text(student_page)
+    # no stored row: what a blank row says (progress.grid), ready without prerequisites
+    assert "6.RP.A.1 Ratios 1 Ready How it was calculated: no evidence yet Override" in text(student_page)
+
+
+# --- sparse mastery storage: cells without a stored row -----------------------------------------------
+
+
+def test_a_student_with_no_stored_rows_sees_the_derived_states(django_assert_num_queries):
+    """Mastery is stored sparsely (``progress.grid``): a student with no row at all sees ready where a
+    competency has no prerequisite, locked where its prerequisite is not mastered; the heatmap, the
+    CSV, the groups and the student page all say so, and the page still reads eight queries."""
+    room = UnitRoom(extra_students=1)
+    PrerequisiteFactory(competency=room.rp2, prerequisite=room.rp1)
+    newcomer = room.students[3]
+    assert not CompetencyMastery.objects.filter(student=newcomer).exists()
+    client = client_for(room.teacher)
+
+    with django_assert_num_queries(SECTION_QUERIES):
+        page = client.get(room.url())
+
+    table = [
+        ["Student", "6.RP.1", "6.RP.2 (expected by today)", "6.EE.1", "6.EE.2", "Mastered"],
+        ["Cy Lee", "R", "L", "R", "R", "0 of 4"],
+        ["Ben Ode", "M 3", "R", "R", "R", "1 of 4"],  # 6.RP.1 mastered: 6.RP.2 ready
+        ["Ana Ruiz", "M 4", "M 3", "IP 2", "R", "2 of 4"],
+        ["Extra00 Zed", "R", "L", "R", "R", "0 of 4"],
+        ["Class mastered", "50%", "25%", "0%", "0%", ""],
+    ]
+    assert page_heatmap(page) == table
+    assert csv_rows(client.get(room.csv_url())) == table
+    content = page.content.decode()
+    assert (
+        '<td class="hm-cell hm-locked hm-pace-col" title="6.RP.2: Locked"><span class="hm-text">L</span>'
+        '<span class="visually-hidden"> (6.RP.2: Locked)</span></td>'
+    ) in content
+    assert '<td class="hm-cell hm-ready" title="6.RP.1: Ready">' in content
+    words = text(page)
+    assert (
+        "2 students are ready for 6.RP.1 and have not started it (Cy Lee and Extra00 Zed): "
+        "launch the lesson together"
+    ) in words
+    assert "ready for 6.RP.2" not in words  # Ben alone: no group
+
+    student_page = text(client.get(room.student_url(newcomer)))
+    assert "6.RP.1 Ratio 1 Ready How it was calculated: no evidence yet" in student_page
+    assert "6.RP.2 Ratio 2 Locked How it was calculated: no evidence yet" in student_page
+
+
+# --- the flag queues: the newest first, then a link to all -----------------------------------------------
+
+
+def _open_flags(room: UnitRoom, count: int) -> list[InterventionFlag]:
+    """An open stuck flag for each of the room's first ``count`` students, one minute apart, newest
+    last (one open flag of a kind per student and competency)."""
+    start = timezone.now() - timedelta(days=1)
+    return InterventionFlag.objects.bulk_create(
+        InterventionFlag(
+            student=room.students[index],
+            competency=room.rp1,
+            kind="stuck",
+            reason=f"reason {index}",
+            suggestion="s",
+            opened_at=start + timedelta(minutes=index),
+        )
+        for index in range(count)
+    )
+
+
+def test_the_section_queue_lists_the_newest_fifty_and_links_to_all(django_assert_num_queries):
+    room = UnitRoom(extra_students=52)
+    flags = _open_flags(room, 55)
+    client = client_for(room.teacher)
+    newest_first = [flag.pk for flag in reversed(flags)]
+
+    with django_assert_num_queries(SECTION_QUERIES):
+        page = client.get(room.url(sort="-name"))
+
+    content = page.content.decode()
+    assert [
+        int(pk) for pk in re.findall(r'<li class="list-group-item flag-row[^"]*" id="flag-(\d+)"', content)
+    ] == (newest_first[:50])
+    assert "Showing the 50 newest of 55 flags to act on. Show all 55 flags" in text(page)
+    assert '<a href="?sort=-name&amp;flags=all#flag-queue">Show all 55 flags</a>' in content
+    # every flag still counts in its student's badge
+    assert content.count('<span class="badge text-bg-warning">1 flag</span>') == 55
+
+    with django_assert_num_queries(SECTION_QUERIES):
+        everything = client.get(room.url(sort="-name", flags="all"))
+
+    content = everything.content.decode()
+    assert [
+        int(pk) for pk in re.findall(r'<li class="list-group-item flag-row[^"]*" id="flag-(\d+)"', content)
+    ] == (newest_first)
+    assert 'id="flag-page"' not in content
+    # the CSV link and the sort form keep the heatmap's query, not the queue's
+    csv_url = reverse("progress:section-csv", args=[room.section.pk])
+    assert f'href="{csv_url}?sort=-name" id="heatmap-csv"' in content
+    # an action from the full queue comes back to it
+    next_url = room.url(sort="-name", flags="all").replace("&", "&amp;")
+    assert f'<input type="hidden" name="next" value="{next_url}">' in content
+
+
+def test_the_home_page_lists_the_newest_fifty_open_flags_and_links_to_all(django_assert_num_queries):
+    room = UnitRoom(extra_students=49)
+    flags = _open_flags(room, 52)
+    client = client_for(room.teacher)
+    home = reverse("progress:teacher-home")
+
+    with django_assert_num_queries(6):  # session, user, sections, open flags, enrollments, to grade
+        page = client.get(home)
+
+    content = page.content.decode()
+    newest_first = [flag.pk for flag in reversed(flags)]
+    assert [int(pk) for pk in re.findall(r'<li class="mb-3" data-flag="(\d+)">', content)] == newest_first[
+        :50
+    ]
+    assert "52 open flags" in text(page)  # the section's badge counts them all
+    assert "Showing the 50 newest of 52 open flags. Show all 52 open flags" in text(page)
+    assert '<a href="?flags=all#open-flags">Show all 52 open flags</a>' in content
+    newest = flags[-1]
+    student_url = reverse("progress:student", args=[room.section.pk, newest.student_id])
+    assert (
+        f'<a class="fw-semibold" href="{student_url}">{newest.student.get_full_name()}</a> · 6.RP.1'
+    ) in content
+
+    everything = client.get(f"{home}?flags=all")
+    content = everything.content.decode()
+    assert [int(pk) for pk in re.findall(r'<li class="mb-3" data-flag="(\d+)">', content)] == newest_first
+    assert 'id="flag-page"' not in content
 
 
 # --- the chart on its own -----------------------------------------------------------------------------

@@ -158,11 +158,13 @@ def test_section_page_shows_heatmap_flags_and_groups():
     response = client_for(room.teacher).get(section_url(room))
 
     assert response.status_code == 200
+    # Without a stored row a cell shows the derived state (sparse storage, ``progress.grid``): these
+    # competencies have no prerequisites, so ready.
     assert page_heatmap(response) == [
         ["Student", "6.RP.A.1", "6.RP.A.2", "6.RP.A.3", "6.RP.A.4", "Mastered"],
-        ["Cy Lee", "L", "L", "L", "L", "0 of 4"],
-        ["Ben Ode", "M 3.5", "IP 2", "L", "L", "1 of 4"],
-        ["Ana Ruiz", "R", "L", "L", "L", "0 of 4"],
+        ["Cy Lee", "R", "R", "R", "R", "0 of 4"],
+        ["Ben Ode", "M 3.5", "IP 2", "R", "R", "1 of 4"],
+        ["Ana Ruiz", "R", "R", "R", "R", "0 of 4"],
         ["Class mastered", "33%", "0%", "0%", "0%", ""],
     ]
     content = response.content.decode()
@@ -205,10 +207,10 @@ def test_csv_has_exactly_the_cells_the_page_shows():
     assert export["Content-Disposition"] == f'attachment; filename="section-{room.section.pk}-heatmap.csv"'
     rows = list(csv.reader(io.StringIO(export.content.decode())))
     assert rows == page_heatmap(page)
-    assert rows[1:] == [
-        ["Cy Lee, Jr.", "L", "L", "IP 1.25", "L", "0 of 4"],
-        ["Ben Ode", "M 3.5", "L", "L", "L", "1 of 4"],
-        ["Ana Ruiz", "L", "R", "L", "L", "0 of 4"],
+    assert rows[1:] == [  # no prerequisites: a cell without a stored row is ready
+        ["Cy Lee, Jr.", "R", "R", "IP 1.25", "R", "0 of 4"],
+        ["Ben Ode", "M 3.5", "R", "R", "R", "1 of 4"],
+        ["Ana Ruiz", "R", "R", "R", "R", "0 of 4"],
         ["Class mastered", "33%", "0%", "0%", "0%", ""],
     ]
 
@@ -237,8 +239,9 @@ def two_classes():
     return teacher, small, large
 
 
-# session, user; section + guide + answers to grade; competencies + target dates, scale levels, students,
-# mastery rows, flags (the heatmap's flag counts and the groups come from the same rows)
+# session, user; section + guide + answers to grade + scale levels; competencies + target dates, students
+# with their mastery rows, flags (the heatmap's flag counts and the groups come from the same rows), and
+# progress.grid.blank_states's two for the cells without a stored row (competencies, prerequisites)
 SECTION_PAGE_QUERIES = 8
 
 
@@ -258,7 +261,8 @@ def test_csv_and_home_query_counts_are_flat(django_assert_num_queries, two_class
     teacher, small, large = two_classes
     room = small if size == "small" else large
     client = client_for(teacher)
-    # session, user, section + guide, competencies + target dates, scale levels, students, mastery rows
+    # session, user, section + guide + scale levels, competencies + target dates, students with their
+    # mastery rows, blank_states's two
     with django_assert_num_queries(7):
         assert client.get(reverse("progress:section-csv", args=[room.section.pk])).status_code == 200
     if size == "large":
@@ -308,12 +312,15 @@ def test_section_board_reads_the_same_heatmap_and_groups_as_the_api(two_classes)
 
 def test_section_page_without_a_pacing_guide(django_assert_num_queries, two_classes):
     """Without a pacing guide the heatmap shows the competencies the students have mastery rows for,
-    by code; six queries (no competencies of their own, no scale, no targets)."""
+    by code; eight queries (no scale, no targets; the competencies of the rows' frameworks, whose
+    blank rows may be ready, and ``progress.grid.blank_states``'s two)."""
     teacher, small, _ = two_classes
     small.section.pacing_guide.delete()
     mastery(small.students[0], small.competencies[2], state="in_progress", score="1.5")
     client = client_for(teacher)
-    with django_assert_num_queries(6):  # session, user, section + answers to grade, students, rows, flags
+    # session, user, section + answers to grade, students with their rows, the frameworks' competencies,
+    # flags, blank_states's competencies and prerequisites
+    with django_assert_num_queries(8):
         response = client.get(section_url(small))
     assert response.status_code == 200
     table = page_heatmap(response)
@@ -541,7 +548,8 @@ def test_student_path_query_count_is_flat(django_assert_num_queries, size):
         LearningResourceFactory(competency=competency)
         mastery(student, competency, state="ready")
     client = client_for(student)
-    with django_assert_num_queries(10):  # session, user, the path's 7, the pacing targets due
+    # session, user, the path's 7, the blank rows' framework and prerequisite edges, the pacing targets due
+    with django_assert_num_queries(12):
         response = client.get(reverse("progress:path"))
     assert response.status_code == 200
     assert f"0 of {4 + size} mastered." in text(response)
