@@ -3,7 +3,7 @@
 A key change raises the item's ``key_version`` and creates a ``RescoreJob``; the job runs on the
 Celery worker (queue ``bulk``) after the change commits. The job works set-based, in batches of
 ``ASSESSMENTS_RESCORE_BATCH_SIZE`` responses (default 100,000), keyset-paginated on the response id
-(index ``response_item_id_keyset`` on ``(item_id, id)``, migration 0004).
+(index ``response_item_id_keyset`` on ``(item_id, id)``, migration 0003).
 
 On PostgreSQL a batch is three statements whatever its size, and no row passes through Python:
 
@@ -21,6 +21,16 @@ On PostgreSQL a batch is three statements whatever its size, and no row passes t
    differs, deletes competency rows no longer aligned, and names the attempts whose result changed;
    when only how answers score changed (not points, alignments or rubric), only the attempts whose
    response score changed are recomputed (the others' results cannot change).
+
+Every statement of a batch costs in proportion to the batch, never to the tables: at a million
+responses a plan that hash-joins the batch against a whole table (a sequential scan of every
+response, attempt, form row and competency score, once per batch) made the job grow with batches x
+table size, several times the cost of one ``UPDATE`` of the same rows. So the rows a batch writes are
+reached by their physical address (``ctid = ANY (ARRAY(...))``, a TID scan: the addresses are read
+in the same statement, under the same snapshot; a row a concurrent writer moved meanwhile fails the
+recheck and is left for the run's second pass), and the rows it reads by index, one lookup per
+attempt (``CROSS JOIN LATERAL (... OFFSET 0)``, which the planner cannot turn into a hash join over
+the whole table).
 
 A run sets ``jit = off`` and a larger ``work_mem`` for its session (compiling these plans cost more
 than running them) and restores them afterwards. SQLite, used by the demo, takes the same steps with
@@ -357,7 +367,7 @@ _ANSWER_MAP = "rescore_answer_score"
 
 _PG_RESCORE_SQL = """
 WITH span AS MATERIALIZED (
-    SELECT r.id, r.attempt_id, r.answer, r.score, r.scored_key_version
+    SELECT r.ctid AS row_id, r.id, r.attempt_id, r.answer, r.score, r.scored_key_version
     FROM {response} r
     WHERE r.item_id = %(item)s AND r.scored_key_version < %(version)s
       AND r.id > %(lower)s AND r.id <= %(upper)s
@@ -365,14 +375,15 @@ WITH span AS MATERIALIZED (
     LIMIT %(size)s
 ),
 target AS (
-    SELECT s.id, s.attempt_id, s.answer, s.score AS old_score, s.scored_key_version AS old_key_version,
-           {new_score} AS new_score, {matched} AS matched
+    SELECT s.row_id, s.id, s.attempt_id, s.answer, s.score AS old_score,
+           s.scored_key_version AS old_key_version, {new_score} AS new_score, {matched} AS matched
     FROM span s {join}
 ),
 updated AS (
     UPDATE {response} r SET score = t.new_score, scored_key_version = %(version)s
     FROM target t
-    WHERE r.id = t.id AND t.matched AND r.scored_key_version < %(version)s
+    WHERE r.ctid = ANY (ARRAY(SELECT row_id FROM target WHERE matched))
+      AND r.id = t.id AND t.matched AND r.scored_key_version < %(version)s
     RETURNING r.id, r.attempt_id, t.old_score, t.new_score, t.old_key_version
 ),
 recorded AS (
@@ -579,17 +590,29 @@ def _id_set(ids: Iterable[int]) -> Any:
 
 _PG_RECOMPUTE_SQL = """
 WITH batch AS MATERIALIZED (
-    SELECT a.id, a.student_id
-    FROM unnest(%(ids)s::bigint[]) AS x (id) JOIN {attempt} a ON a.id = x.id
-    WHERE a.status = %(completed)s
+    SELECT a.*
+    FROM unnest(%(ids)s::bigint[]) AS x (id)
+    CROSS JOIN LATERAL (
+        SELECT a.id, a.student_id, a.ctid AS row_id, a.score, a.max_score, a.is_passed
+        FROM {attempt} a WHERE a.id = x.id AND a.status = %(completed)s
+        OFFSET 0
+    ) a
+),
+answered AS MATERIALIZED (
+    SELECT r.attempt_id, r.item_id, r.score
+    FROM batch b
+    CROSS JOIN LATERAL (
+        SELECT r.attempt_id, r.item_id, r.score FROM {response} r WHERE r.attempt_id = b.id OFFSET 0
+    ) r
 ),
 form AS MATERIALIZED (
-    SELECT ai.attempt_id, ai.item_id, i.max_points,
-           coalesce((SELECT r.score FROM {response} r
-                     WHERE r.attempt_id = ai.attempt_id AND r.item_id = ai.item_id), 0) AS score
+    SELECT ai.attempt_id, ai.item_id, i.max_points, coalesce(r.score, 0) AS score
     FROM batch b
-    JOIN {attempt_item} ai ON ai.attempt_id = b.id
+    CROSS JOIN LATERAL (
+        SELECT ai.attempt_id, ai.item_id FROM {attempt_item} ai WHERE ai.attempt_id = b.id OFFSET 0
+    ) ai
     JOIN {item} i ON i.id = ai.item_id
+    LEFT JOIN answered r ON r.attempt_id = ai.attempt_id AND r.item_id = ai.item_id
 ),
 sums AS (
     SELECT f.attempt_id, al.competency_id, sum(f.score / f.max_points * al.points) AS earned,
@@ -629,12 +652,17 @@ results AS (
     ) lv ON true
 ),
 stored AS MATERIALIZED (
-    SELECT st.id, st.attempt_id, st.competency_id, st.earned, st.possible, st.score, st.level_points,
-           st.is_met
-    FROM batch b JOIN {score} st ON st.attempt_id = b.id
+    SELECT st.*
+    FROM batch b
+    CROSS JOIN LATERAL (
+        SELECT st.ctid AS row_id, st.id, st.attempt_id, st.competency_id, st.earned, st.possible, st.score,
+               st.level_points, st.is_met
+        FROM {score} st WHERE st.attempt_id = b.id
+        OFFSET 0
+    ) st
 ),
-differing AS (
-    SELECT res.*, st.id AS stored_id FROM results res
+differing AS MATERIALIZED (
+    SELECT res.*, st.id AS stored_id, st.row_id AS stored_row FROM results res
     LEFT JOIN stored st ON st.attempt_id = res.attempt_id AND st.competency_id = res.competency_id
     WHERE st.id IS NULL
        OR (st.earned, st.possible, st.score, st.level_points, st.is_met)
@@ -644,7 +672,8 @@ rewritten_scores AS (
     UPDATE {score} st SET earned = d.earned, possible = d.possible, score = d.score,
                           level_points = d.level_points, is_met = d.is_met
     FROM differing d
-    WHERE st.id = d.stored_id
+    WHERE st.ctid = ANY (ARRAY(SELECT stored_row FROM differing WHERE stored_row IS NOT NULL))
+      AND st.id = d.stored_id
     RETURNING st.attempt_id
 ),
 inserted_scores AS (
@@ -658,11 +687,11 @@ inserted_scores AS (
 ),
 stale AS (
     DELETE FROM {score} st
-    WHERE st.id IN (
-        SELECT s.id FROM stored s
+    WHERE st.ctid = ANY (ARRAY(
+        SELECT s.row_id FROM stored s
         LEFT JOIN results res ON res.attempt_id = s.attempt_id AND res.competency_id = s.competency_id
         WHERE res.attempt_id IS NULL
-    )
+    ))
     RETURNING st.attempt_id
 ),
 totals AS (
@@ -679,10 +708,14 @@ passed AS (
                 ELSE false END AS is_passed
     FROM totals t LEFT JOIN met m ON m.attempt_id = t.id
 ),
+new_totals AS MATERIALIZED (
+    SELECT p.*, b.row_id FROM passed p JOIN batch b ON b.id = p.id
+    WHERE (b.score, b.max_score, b.is_passed) IS DISTINCT FROM (p.score, p.max_score, p.is_passed)
+),
 rewritten AS (
     UPDATE {attempt} a SET score = p.score, max_score = p.max_score, is_passed = p.is_passed
-    FROM passed p
-    WHERE a.id = p.id
+    FROM new_totals p
+    WHERE a.ctid = ANY (ARRAY(SELECT row_id FROM new_totals)) AND a.id = p.id
       AND (a.score, a.max_score, a.is_passed) IS DISTINCT FROM (p.score, p.max_score, p.is_passed)
     RETURNING a.id
 )
@@ -703,7 +736,9 @@ def attempts_recompute(*, attempt_ids: Iterable[int]) -> list[tuple[int, int]]:
     Returns ``(attempt_id, student_id)`` of the attempts whose result changed, by id. Attempts still
     awaiting rubric grading are left alone: grading completes them. On PostgreSQL this is ONE
     set-based statement (totals, competency upsert, stale rows deleted) whatever the number of
-    attempts; elsewhere at most nine queries (``_attempts_recompute_python``).
+    attempts, whose cost follows the number of attempts, not the size of the tables: each attempt's
+    rows are looked up by index and rewritten by address (see the module docstring); elsewhere at
+    most nine queries (``_attempts_recompute_python``).
     """
     ids = sorted(set(attempt_ids))
     if not ids:

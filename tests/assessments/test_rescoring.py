@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from assessments import rescoring, services, signals
@@ -410,6 +411,52 @@ def test_each_further_batch_costs_an_exact_number_of_queries(django_assert_num_q
         job = rescoring.rescore_job_run(job_id=job.pk, batch_size=9 // batches)
     assert (job.status, job.total, job.done, job.changed) == ("completed", 9, 9, 6)
     assert ResponseScoreChange.objects.filter(job=job).count() == 6
+
+
+#: The tables a batch reads and writes row by row: their size grows with the district.
+_LARGE_TABLES = {
+    "assessments_response",
+    "assessments_attempt",
+    "assessments_attemptitem",
+    "assessments_attemptcompetencyscore",
+}
+
+
+def _scans_of_large_tables(plan: dict) -> list[tuple[str, str, bool]]:
+    """Every scan node of a large table in an EXPLAIN (FORMAT JSON) plan: (table, node type, whether
+    it is bounded by an index condition or row addresses, rather than reading the whole table)."""
+    found = []
+    if plan.get("Relation Name") in _LARGE_TABLES and plan["Node Type"] != "ModifyTable":
+        bounded = any(key in plan for key in ("Index Cond", "TID Cond", "Recheck Cond"))
+        found.append((plan["Relation Name"], plan["Node Type"], bounded))
+    for child in plan.get("Plans", []):
+        found.extend(_scans_of_large_tables(child))
+    return found
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL statements' plans")
+def test_a_batch_reaches_its_rows_by_index_or_address_never_by_scanning_a_table():
+    """A batch's cost must follow the batch, not the tables: a hash join of a batch's 40,000 attempts
+    against the whole of each table (a sequential or full index scan, once per batch) made a
+    million-response rescore grow with batches x table size. Planned for a batch of that size, with
+    sequential scans priced out as on a district's tables, every scan of a large table in the batch
+    statement and the recompute has an index condition or row addresses."""
+    _, job = _world_with_responses(6)
+    with CaptureQueriesContext(connection) as captured:
+        rescoring.rescore_job_run(job_id=job.pk)
+        assert rescoring.attempts_recompute(attempt_ids=range(10**9, 10**9 + 40_000)) == []  # none exist
+    statements = [
+        query["sql"] for query in captured.captured_queries if query["sql"].lstrip().startswith("WITH")
+    ]
+    assert len(statements) == 4  # batch statement, again once the answers are scored, recompute, 40,000
+    scans = []
+    with rescoring._run_session(), transaction.atomic(), connection.cursor() as cursor:  # the answer map
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for sql in statements:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+            scans.extend(_scans_of_large_tables(cursor.fetchone()[0][0]["Plan"]))
+    assert {table for table, _, _ in scans} == _LARGE_TABLES
+    assert [scan for scan in scans if not scan[2]] == []
 
 
 def _results_state(attempt_ids: list[int]) -> tuple:
