@@ -6,6 +6,8 @@ flags, accepted answers, numeric value or tolerance, rubric): the test suite wal
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +21,15 @@ from rest_framework.views import APIView
 
 from assessments import rescoring, selectors, services
 from assessments.markdown import render_stem
-from assessments.models import Attempt, Item, RescoreJob
+from assessments.models import (
+    Attempt,
+    AttemptCompetencyScore,
+    AttemptItem,
+    Item,
+    ItemChoice,
+    RescoreJob,
+)
+from assessments.models import Response as ResponseRow
 from roster.permissions import ERROR_ANSWER, ErrorAnswersSchema, IsDistrictStaff, IsStudent
 
 DETAIL = inline_serializer("Detail", fields={"detail": serializers.CharField()})
@@ -87,15 +97,33 @@ class AnswerSerializer(serializers.Serializer):
     )
 
 
-def _form_payload(attempt_items) -> list[dict[str, Any]]:
+#: Stems rendered to sanitised HTML, by their Markdown text. Rendering builds a Markdown parser each
+#: time (about a millisecond a stem), and every start, submit and attempt payload lists the form's
+#: stems: under load that was a good part of a submit's own work. Keyed by the text, so an edited stem
+#: is simply a new entry; bounded, so a large bank cannot grow a process without limit.
+_stem_html = functools.lru_cache(maxsize=4096)(render_stem)
+
+
+def _form_payload(
+    attempt_items: Sequence[AttemptItem], choices: Mapping[int, Sequence[ItemChoice]] | None = None
+) -> list[dict[str, Any]]:
+    """The form as a student sees it. ``choices`` (item id -> choices in order) when the caller has
+    them; otherwise each item's prefetched ``choices``."""
     return [
         {
             "id": attempt_item.item.pk,
             "position": attempt_item.position,
             "type": attempt_item.item.type,
-            "stem": render_stem(attempt_item.item.stem),
+            "stem": _stem_html(attempt_item.item.stem),
             "points": attempt_item.item.max_points,
-            "choices": [{"id": choice.pk, "text": choice.text} for choice in attempt_item.item.choices.all()]
+            "choices": [
+                {"id": choice.pk, "text": choice.text}
+                for choice in (
+                    choices.get(attempt_item.item.pk, ())
+                    if choices is not None
+                    else attempt_item.item.choices.all()
+                )
+            ]
             if attempt_item.item.has_choices
             else [],
         }
@@ -118,9 +146,42 @@ def _start_payload(attempt: Attempt) -> dict[str, Any]:
 
 
 def _attempt_payload(attempt: Attempt) -> dict[str, Any]:
+    """The attempt as stored. Four queries (responses, competency results, form, choices)."""
+    return _result_payload(
+        attempt,
+        responses=selectors.attempt_responses(attempt=attempt).values(),
+        competency_scores=selectors.attempt_competency_scores(attempt=attempt),
+        form=selectors.attempt_form(attempt=attempt),
+    )
+
+
+def _submitted_payload(submitted: services.Submitted) -> dict[str, Any]:
+    """The attempt a submit has just scored, from what the submit read and wrote: no query. The same
+    payload as ``_attempt_payload`` gives afterwards (the API tests compare the two)."""
+    if submitted.form is None:  # submitted before: the stored result
+        return _attempt_payload(submitted.attempt)
+    return _result_payload(
+        submitted.attempt,
+        responses=submitted.responses.values(),
+        competency_scores=sorted(
+            submitted.competency_scores, key=lambda row: (row.competency.position, row.competency_id)
+        ),
+        form=submitted.form,
+        choices=submitted.choices,
+    )
+
+
+def _result_payload(
+    attempt: Attempt,
+    *,
+    responses: Iterable[ResponseRow],
+    competency_scores: Iterable[AttemptCompetencyScore],
+    form: Sequence[AttemptItem],
+    choices: Mapping[int, Sequence[ItemChoice]] | None = None,
+) -> dict[str, Any]:
     is_open = attempt.status == Attempt.Status.IN_PROGRESS
-    responses = []
-    for response in selectors.attempt_responses(attempt=attempt).values():
+    rows = []
+    for response in responses:
         row: dict[str, Any] = {
             "item": response.item_id,
             "answer": response.answer,
@@ -128,7 +189,7 @@ def _attempt_payload(attempt: Attempt) -> dict[str, Any]:
         }
         if not is_open:
             row.update(score=response.score, needs_grading=response.needs_grading, feedback=response.feedback)
-        responses.append(row)
+        rows.append(row)
     competencies = [
         {
             "id": row.competency_id,
@@ -137,7 +198,7 @@ def _attempt_payload(attempt: Attempt) -> dict[str, Any]:
             "level": row.level_points,
             "met": row.is_met,
         }
-        for row in selectors.attempt_competency_scores(attempt=attempt)
+        for row in competency_scores
     ]
     return StudentAttemptSerializer(
         {
@@ -151,8 +212,8 @@ def _attempt_payload(attempt: Attempt) -> dict[str, Any]:
             "score": attempt.score,
             "max_score": attempt.max_score,
             "competencies": competencies,
-            "items": _form_payload(selectors.attempt_form(attempt=attempt)),
-            "responses": sorted(responses, key=lambda row: row["item"]),
+            "items": _form_payload(form, choices),
+            "responses": sorted(rows, key=lambda row: row["item"]),
         }
     ).data
 
@@ -227,12 +288,31 @@ class ResponseSaveView(APIView):
         },
     )
     def put(self, request: Request, pk: int, item_id: int) -> Response:
+        has_answer = isinstance(request.data, dict) and "answer" in request.data
+        if has_answer:
+            try:
+                response = services.response_autosave(
+                    student=request.user, attempt_id=pk, item_id=item_id, answer=request.data["answer"]
+                )
+            except services.AttemptClosed as closed:
+                return _conflict(closed.reason)
+            except ObjectDoesNotExist:
+                pass  # not the student's attempt, or not on its form: the checks below say which
+            else:
+                return _saved(response)
+        return self._save_checked(request, pk, item_id, has_answer=has_answer)
+
+    @staticmethod
+    def _save_checked(request: Request, pk: int, item_id: int, *, has_answer: bool) -> Response:
+        """The autosave one check at a time, for the answers the two-statement autosave cannot give:
+        an attempt that is not the student's or an unknown item (404), then no answer sent (400), a
+        closed attempt (409), an item not on the form (404), in the order the API promises."""
         try:
             attempt = selectors.access_attempt(user=request.user, attempt_id=pk)
             item = Item.objects.get(pk=item_id)
         except ObjectDoesNotExist:
             return _not_found()
-        if not isinstance(request.data, dict) or "answer" not in request.data:
+        if not has_answer:
             return Response({"detail": 'Send {"answer": ...}.'}, status=status.HTTP_400_BAD_REQUEST)
         try:
             response = services.response_save(attempt=attempt, item=item, answer=request.data["answer"])
@@ -240,11 +320,15 @@ class ResponseSaveView(APIView):
             return _not_found()
         except services.AttemptClosed as closed:
             return _conflict(closed.reason)
-        return Response(
-            StudentResponseSerializer(
-                {"item": response.item_id, "answer": response.answer, "saved_at": response.saved_at}
-            ).data
-        )
+        return _saved(response)
+
+
+def _saved(response: ResponseRow) -> Response:
+    return Response(
+        StudentResponseSerializer(
+            {"item": response.item_id, "answer": response.answer, "saved_at": response.saved_at}
+        ).data
+    )
 
 
 class AttemptSubmitView(APIView):
@@ -259,11 +343,10 @@ class AttemptSubmitView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         try:
-            attempt = selectors.access_attempt(user=request.user, attempt_id=pk)
+            submitted = services.attempt_submit_scored(student=request.user, attempt_id=pk)
         except ObjectDoesNotExist:
             return _not_found()
-        attempt = services.attempt_submit(attempt=attempt)
-        return Response(_attempt_payload(attempt))
+        return Response(_submitted_payload(submitted))
 
 
 # --- staff item bank ------------------------------------------------------------------------------

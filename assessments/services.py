@@ -6,6 +6,7 @@ item bank. Each service owns its transaction; announcements to higher layers go 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,9 +15,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, OuterRef, Prefetch
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -34,7 +36,7 @@ from assessments.models import (
     Response,
     RubricLevel,
 )
-from competencies.models import Competency, MasteryLevel
+from competencies.models import Competency
 from roster.models import User
 
 SHORT_TEXT_MAX_LENGTH = 1_000
@@ -372,23 +374,93 @@ def response_save(*, attempt: Attempt, item: Item, answer: Any, now: datetime | 
     return response
 
 
+#: The autosave's one write on PostgreSQL: insert or replace the answer, but only while the attempt is
+#: open. ``FOR SHARE`` waits for a submit that holds the attempt row (``FOR UPDATE``) and then re-reads
+#: it: once the submit has committed the attempt is no longer ``in_progress`` and nothing is written,
+#: so an answer is either scored by the submit or refused, never stored unscored behind it.
+_AUTOSAVE_SQL = """
+WITH open_attempt AS (
+    SELECT id FROM {attempt}
+    WHERE id = %s AND status = %s AND (deadline IS NULL OR deadline >= %s)
+    FOR SHARE
+)
+INSERT INTO {response} (attempt_id, item_id, answer, saved_at, needs_grading, feedback)
+SELECT id, %s, %s::jsonb, %s, false, '' FROM open_attempt
+ON CONFLICT (attempt_id, item_id) DO UPDATE SET answer = EXCLUDED.answer, saved_at = EXCLUDED.saved_at
+RETURNING id
+"""
+
+
+def response_autosave(
+    *, student: User, attempt_id: int, item_id: int, answer: Any, now: datetime | None = None
+) -> Response:
+    """``response_save`` for the API, where a student autosaves every few seconds: two statements on
+    PostgreSQL and no transaction of its own.
+
+    One read finds the student's attempt with the item on its form (and, on PostgreSQL, the item's
+    choice ids, which ``answer_clean`` needs); one write (``_AUTOSAVE_SQL``) stores the answer in its
+    own implicit transaction, so it is committed when this returns. The write checks again that the
+    attempt is open, under a share lock, so a submit that wins the race refuses the answer
+    (``AttemptClosed``) instead of leaving it unscored. ``AttemptItem.DoesNotExist`` when the attempt is
+    not the student's or the item is not on its form (the caller tells which); ``AttemptClosed`` and
+    ``ValidationError`` as ``response_save``. Elsewhere than on PostgreSQL it is ``response_save``.
+    """
+    now = now or timezone.now()
+    on_postgres = connection.vendor == "postgresql"
+    rows = AttemptItem.objects.select_related("attempt", "item").filter(
+        attempt_id=attempt_id, attempt__student=student, item_id=item_id
+    )
+    if on_postgres:
+        rows = rows.annotate(
+            choice_ids=ArraySubquery(ItemChoice.objects.filter(item_id=OuterRef("item_id")).values("pk"))
+        )
+    form_row = rows.get()
+    attempt, item = form_row.attempt, form_row.item
+    _ensure_open(attempt, now)
+    if not on_postgres:
+        return response_save(attempt=attempt, item=item, answer=answer, now=now)
+    cleaned = answer_clean(item=item, answer=answer, choice_ids=form_row.choice_ids)
+    stored_answer = Response._meta.get_field("answer").get_db_prep_save(cleaned, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _AUTOSAVE_SQL.format(attempt=Attempt._meta.db_table, response=Response._meta.db_table),
+            [attempt.pk, Attempt.Status.IN_PROGRESS.value, now, item.pk, stored_answer, now],
+        )
+        written = cursor.fetchone()
+    if written is None:  # submitted (or its time ran out) between the read and the write
+        _ensure_open(Attempt.objects.get(pk=attempt.pk), now)
+        raise AttemptClosed("This attempt has been submitted; it takes no more answers.")
+    return Response(pk=written[0], attempt=attempt, item=item, answer=cleaned, saved_at=now)
+
+
 # --- scoring --------------------------------------------------------------------------------------
 
 
-def _item_keys(items: list[Item]) -> dict[int, scoring.ItemKey]:
-    """Scoring keys for ``items``. One query (their correct choices)."""
-    correct: dict[int, list[int]] = defaultdict(list)
+def _choices_by_item(items: Sequence[Item]) -> dict[int, list[ItemChoice]]:
+    """Item id -> its choices in order, for the choice items among ``items``. One query, none when
+    there is no choice item."""
+    choices: dict[int, list[ItemChoice]] = defaultdict(list)
     choice_items = [item.pk for item in items if item.has_choices]
     if choice_items:
-        for item_id, choice_id in ItemChoice.objects.filter(
-            item_id__in=choice_items, is_correct=True
-        ).values_list("item_id", "pk"):
-            correct[item_id].append(choice_id)
+        for choice in ItemChoice.objects.filter(item_id__in=choice_items).order_by(
+            "item_id", "position", "pk"
+        ):
+            choices[choice.item_id].append(choice)
+    return choices
+
+
+def _item_keys(
+    items: list[Item], choices: Mapping[int, Sequence[ItemChoice]] | None = None
+) -> dict[int, scoring.ItemKey]:
+    """Scoring keys for ``items``. One query (their choices) unless ``choices`` (``_choices_by_item``)
+    is given."""
+    if choices is None:
+        choices = _choices_by_item(items)
     return {
         item.pk: scoring.ItemKey(
             type=item.type,
             points=item.max_points,
-            correct_ids=tuple(correct.get(item.pk, ())),
+            correct_ids=tuple(choice.pk for choice in choices.get(item.pk, ()) if choice.is_correct),
             partial_credit=item.partial_credit,
             value=item.answer_value,
             tolerance=item.answer_tolerance,
@@ -398,24 +470,49 @@ def _item_keys(items: list[Item]) -> dict[int, scoring.ItemKey]:
     }
 
 
+def _alignments_with_levels(
+    items: Sequence[Item],
+) -> tuple[list[ItemAlignment], dict[int, list[scoring.Level]]]:
+    """The items' alignments (with competency and framework), and each of their mastery scales' levels
+    from the highest points down. One query: the levels are joined onto the alignments, so each
+    alignment comes back once per level of its scale and is kept once."""
+    rows = (
+        ItemAlignment.objects.filter(item_id__in=[item.pk for item in items])
+        .select_related("competency__framework")
+        .annotate(
+            level_points=F("competency__framework__mastery_scale__levels__points"),
+            level_is_mastery=F("competency__framework__mastery_scale__levels__is_mastery"),
+        )
+        .order_by("item_id", "competency_id", "-level_points")
+    )
+    alignments: dict[int, ItemAlignment] = {}
+    levels_by_scale: dict[int, list[scoring.Level]] = defaultdict(list)
+    seen_levels: set[tuple[int, Decimal]] = set()
+    for row in rows:
+        alignments.setdefault(row.pk, row)
+        scale_id = row.competency.framework.mastery_scale_id
+        level = (scale_id, row.level_points)  # points are unique within a scale
+        if scale_id is not None and row.level_points is not None and level not in seen_levels:
+            seen_levels.add(level)
+            levels_by_scale[scale_id].append(
+                scoring.Level(points=row.level_points, is_mastery=row.level_is_mastery)
+            )
+    for levels in levels_by_scale.values():
+        levels.sort(key=lambda level: -level.points)
+    return list(alignments.values()), levels_by_scale
+
+
 def _attempt_complete(
-    *, attempt: Attempt, items: list[Item], scores: dict[int, Decimal], now: datetime
-) -> None:
-    """Total the item scores, map each competency onto its scale, store and announce. Four queries.
+    *, attempt: Attempt, items: list[Item], scores: dict[int, Decimal], now: datetime, replace: bool = True
+) -> list[AttemptCompetencyScore]:
+    """Total the item scores, map each competency onto its scale, store and announce; returns the
+    competency results written, each with its competency. Four queries (alignments with their scales'
+    levels, delete and insert the competency results, save the attempt); three without ``replace``,
+    which a first completion passes because an attempt in progress has no results to delete.
 
     Call inside the caller's transaction with the attempt row locked.
     """
-    alignments = list(
-        ItemAlignment.objects.filter(item_id__in=[item.pk for item in items]).select_related(
-            "competency__framework"
-        )
-    )
-    scale_ids = {alignment.competency.framework.mastery_scale_id for alignment in alignments} - {None}
-    levels_by_scale: dict[int, list[scoring.Level]] = defaultdict(list)
-    for scale_id, points, is_mastery in MasteryLevel.objects.filter(scale_id__in=scale_ids).values_list(
-        "scale_id", "points", "is_mastery"
-    ):
-        levels_by_scale[scale_id].append(scoring.Level(points=points, is_mastery=is_mastery))
+    alignments, levels_by_scale = _alignments_with_levels(items)
 
     max_points = {item.pk: item.max_points for item in items}
     earned: dict[int, Decimal] = defaultdict(Decimal)
@@ -437,7 +534,7 @@ def _attempt_complete(
         rows.append(
             AttemptCompetencyScore(
                 attempt=attempt,
-                competency_id=competency_id,
+                competency=competency,
                 earned=result.earned,
                 possible=result.possible,
                 score=result.scale_score,
@@ -445,7 +542,8 @@ def _attempt_complete(
                 is_met=result.is_met,
             )
         )
-    AttemptCompetencyScore.objects.filter(attempt=attempt).delete()
+    if replace:
+        AttemptCompetencyScore.objects.filter(attempt=attempt).delete()
     AttemptCompetencyScore.objects.bulk_create(rows)
 
     attempt.score = scoring.quantize(sum(scores.values(), Decimal(0)))
@@ -460,6 +558,24 @@ def _attempt_complete(
     attempt.completed_at = attempt.completed_at or now
     attempt.save(update_fields=["score", "max_score", "is_passed", "status", "submitted_at", "completed_at"])
     signals.attempt_scored.send(sender=Attempt, attempt_id=attempt.pk, student_id=attempt.student_id)
+    return rows
+
+
+@dataclasses.dataclass
+class Submitted:
+    """What a submit read and wrote, so that the API can answer with the result without reading it
+    back. ``form`` is ``None`` when the attempt had been submitted before: nothing was scored and the
+    stored result must be read."""
+
+    attempt: Attempt
+    form: list[AttemptItem] | None = None
+    #: item id -> its choices in order (choice items only)
+    choices: dict[int, list[ItemChoice]] = dataclasses.field(default_factory=dict)
+    #: item id -> the scored response; every item of the form has one
+    responses: dict[int, Response] = dataclasses.field(default_factory=dict)
+    #: the competency results of a completed attempt, each with its competency; none while one waits
+    #: for a grader
+    competency_scores: list[AttemptCompetencyScore] = dataclasses.field(default_factory=list)
 
 
 def attempt_submit(*, attempt: Attempt, now: datetime | None = None) -> Attempt:
@@ -467,26 +583,47 @@ def attempt_submit(*, attempt: Attempt, now: datetime | None = None) -> Attempt:
 
     Auto-scored items are scored against their current key in one bulk write; extended-text items wait
     for a grader (status ``submitted``) and the attempt completes when the last is graded. Unanswered
-    items score 0. Sends ``attempt_scored`` inside the transaction on completion. The query count does
-    not depend on the number of items.
+    items score 0. Sends ``attempt_scored`` inside the transaction on completion; the receivers only
+    publish after commit, so mastery, evidence and flags are the ``live`` worker's work. The query count
+    does not depend on the number of items (``attempt_submit_scored``).
     """
+    return _submit(attempt_id=attempt.pk, student=None, now=now).attempt
+
+
+def attempt_submit_scored(*, student: User, attempt_id: int, now: datetime | None = None) -> Submitted:
+    """``attempt_submit`` of the student's own attempt (``Attempt.DoesNotExist`` for anyone else's),
+    returning what it read and wrote (``Submitted``) so that the answer needs no further query.
+
+    Queries when it scores: the locked attempt, the form with its items, the choices (only when
+    the form has choice items), the responses, their bulk update and the insert of the unanswered
+    (each only when there are some), then on completion the alignments with their levels, the
+    competency results and the attempt; with the transaction's BEGIN and COMMIT.
+    """
+    return _submit(attempt_id=attempt_id, student=student, now=now)
+
+
+def _submit(*, attempt_id: int, student: User | None, now: datetime | None) -> Submitted:
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
+        lock = Attempt.objects.select_for_update().filter(pk=attempt_id)
+        if student is not None:
+            lock = lock.filter(student=student)
+        locked = lock.get()
         if locked.status != Attempt.Status.IN_PROGRESS:
-            return locked
-        items = [
-            attempt_item.item
-            for attempt_item in AttemptItem.objects.filter(attempt=locked).select_related("item")
-        ]
-        keys = _item_keys(items)
+            return Submitted(attempt=locked)
+        form = list(AttemptItem.objects.filter(attempt=locked).select_related("item").order_by("position"))
+        items = [attempt_item.item for attempt_item in form]
+        choices = _choices_by_item(items)
+        keys = _item_keys(items, choices)
         responses = {response.item_id: response for response in Response.objects.filter(attempt=locked)}
+        to_update = list(responses.values())
         to_create: list[Response] = []
         scores: dict[int, Decimal] = {}
         for item in items:
             response = responses.get(item.pk)
             if response is None:
                 response = Response(attempt=locked, item=item, answer=None, saved_at=now)
+                responses[item.pk] = response
                 to_create.append(response)
             score = scoring.score_response(response.answer, keys[item.pk])
             response.score = score
@@ -494,21 +631,24 @@ def attempt_submit(*, attempt: Attempt, now: datetime | None = None) -> Attempt:
             response.scored_key_version = item.key_version if score is not None else None
             if score is not None:
                 scores[item.pk] = score
-        if responses:
-            Response.objects.bulk_update(
-                list(responses.values()), ["score", "needs_grading", "scored_key_version"]
-            )
+        if to_update:
+            Response.objects.bulk_update(to_update, ["score", "needs_grading", "scored_key_version"])
         if to_create:
             Response.objects.bulk_create(to_create)
 
         locked.status = Attempt.Status.SUBMITTED
         locked.submitted_at = now
         locked.max_score = scoring.quantize(sum((item.max_points for item in items), Decimal(0)))
+        competency_scores: list[AttemptCompetencyScore] = []
         if len(scores) < len(items):
             locked.save(update_fields=["status", "submitted_at", "max_score"])
         else:
-            _attempt_complete(attempt=locked, items=items, scores=scores, now=now)
-    return locked
+            competency_scores = _attempt_complete(
+                attempt=locked, items=items, scores=scores, now=now, replace=False
+            )
+    return Submitted(
+        attempt=locked, form=form, choices=choices, responses=responses, competency_scores=competency_scores
+    )
 
 
 def response_grade(

@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -300,11 +301,72 @@ def test_start_and_submit_query_counts_are_flat_through_the_api(django_assert_nu
     # choices), and the progress layer's start gate (one query: the prerequisites' mastery)
     with django_assert_num_queries(13):
         attempt_id = start(client, assessment).json()["id"]
-    # attempt, submit (savepoint, lock, form, responses, insert unanswered, alignments, levels,
-    # delete + insert competency scores, save, release), then the payload (responses, competency
-    # scores, form, choices)
-    with django_assert_num_queries(16):
+    # submit: savepoint, the student's attempt locked, form, responses, insert unanswered, alignments
+    # with their scales' levels, insert competency scores, save, release; the payload is built from
+    # what the submit read and wrote (no choice items here: no choice query)
+    with django_assert_num_queries(9):
         assert client.post(reverse("attempt-submit", args=[attempt_id])).status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="elsewhere the autosave is response_save")
+def test_autosave_through_the_api_is_one_read_and_one_write(bank, django_assert_num_queries):
+    assessment = assessment_with([bank.single, bank.numeric], bank.ratios)
+    client = api_client_for(bank.student)
+    attempt_id = start(client, assessment).json()["id"]
+    # the attempt with the item on its form and the item's choice ids, then the guarded upsert
+    for item_id, answer in [
+        (bank.single.pk, bank.choice["single_wrong"].pk),
+        (bank.single.pk, bank.choice["single_right"].pk),
+        (bank.numeric.pk, "31.4"),
+    ]:
+        with django_assert_num_queries(2):
+            saved = put_answer(client, attempt_id, item_id, answer)
+        assert saved.status_code == 200
+        assert (saved.json()["item"], saved.json()["answer"]) == (item_id, answer)
+    assert dict(Response.objects.values_list("item_id", "answer")) == {
+        bank.single.pk: bank.choice["single_right"].pk,
+        bank.numeric.pk: "31.4",
+    }
+
+
+def test_submit_with_choice_items_query_count(bank, django_assert_num_queries):
+    assessment = assessment_with(bank.auto_items(), bank.ratios)
+    client = api_client_for(bank.student)
+    attempt_id = start(client, assessment).json()["id"]
+    answers = {
+        bank.single.pk: bank.choice["single_right"].pk,
+        bank.multiple.pk: [bank.choice["two"].pk],
+        bank.numeric.pk: "31.4",
+        bank.short.pk: "CO2",
+    }
+    for item_id, answer in answers.items():
+        assert put_answer(client, attempt_id, item_id, answer).status_code == 200
+    # savepoint, lock, form, choices (keys and payload alike), responses, bulk update, alignments with
+    # levels, insert competency scores, save, release
+    with django_assert_num_queries(10):
+        assert client.post(reverse("attempt-submit", args=[attempt_id])).status_code == 200
+
+
+@pytest.mark.parametrize("with_essay", [False, True], ids=["completed", "awaiting-grading"])
+def test_the_submit_answer_is_the_stored_attempt(bank, with_essay):
+    """The submit builds its answer from what it scored; it must equal what the API reads back."""
+    items = [*bank.auto_items(), bank.extended] if with_essay else bank.auto_items()
+    assessment = assessment_with(items, bank.ratios, time_limit_minutes=30)
+    client = api_client_for(bank.student)
+    attempt_id = start(client, assessment).json()["id"]
+    put_answer(client, attempt_id, bank.single.pk, bank.choice["single_right"].pk)
+    put_answer(client, attempt_id, bank.multiple.pk, [bank.choice["two"].pk, bank.choice["seven"].pk])
+    put_answer(client, attempt_id, bank.numeric.pk, "31.4")  # bank.short left unanswered
+
+    submitted = client.post(reverse("attempt-submit", args=[attempt_id]))
+
+    assert submitted.status_code == 200
+    stored = client.get(reverse("attempt-detail", args=[attempt_id])).json()
+    assert submitted.json() == stored
+    assert (stored["status"], len(stored["responses"]), len(stored["competencies"])) == (
+        ("submitted", 5, 0) if with_essay else ("completed", 4, 2)
+    )
 
 
 # --- staff item bank ------------------------------------------------------------------------------

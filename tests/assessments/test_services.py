@@ -7,14 +7,16 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from assessments import services, signals
-from assessments.models import Assessment, Attempt, AttemptItem, Item, Response
+from assessments.models import Assessment, Attempt, AttemptItem, Item, ItemAlignment, Response
 from tests.assessments.conftest import assessment_with
 from tests.factories import (
     AssessmentFactory,
     BlueprintRuleFactory,
     CompetencyFactory,
+    FrameworkFactory,
     ItemFactory,
     StudentFactory,
     TeacherFactory,
@@ -225,11 +227,26 @@ def test_refused_when_not_active_or_nothing_to_draw():
 # --- answering ------------------------------------------------------------------------------------
 
 
-def test_autosave_upserts_one_response_per_item(bank):
+def autosave(*, attempt: Attempt, item: Item, answer, now: datetime.datetime | None = None) -> Response:
+    """``response_autosave`` called as the API calls it, with ``response_save``'s arguments."""
+    return services.response_autosave(
+        student=attempt.student, attempt_id=attempt.pk, item_id=item.pk, answer=answer, now=now
+    )
+
+
+#: The autosave rules hold for both ways of saving: the transaction of ``response_save`` (pages,
+#: demo) and the two statements of ``response_autosave`` (the API).
+both_saves = pytest.mark.parametrize(
+    "save", [services.response_save, autosave], ids=["response_save", "response_autosave"]
+)
+
+
+@both_saves
+def test_autosave_upserts_one_response_per_item(bank, save):
     assessment = assessment_with([bank.short], bank.ratios)
     attempt = services.attempt_start(assessment=assessment, student=bank.student, now=T0)
-    services.response_save(attempt=attempt, item=bank.short, answer="oxygen", now=T0 + minutes(1))
-    services.response_save(attempt=attempt, item=bank.short, answer="CO2", now=T0 + minutes(2))
+    save(attempt=attempt, item=bank.short, answer="oxygen", now=T0 + minutes(1))
+    save(attempt=attempt, item=bank.short, answer="CO2", now=T0 + minutes(2))
     response = Response.objects.get()
     assert (response.answer, response.saved_at, response.score) == ("CO2", T0 + minutes(2), None)
 
@@ -249,24 +266,26 @@ def test_autosave_upserts_one_response_per_item(bank):
         ("extended", {"text": "hi"}, "A text answer must be a string."),
     ],
 )
-def test_autosave_validates_the_answer_shape(bank, item_name, answer, message):
+@both_saves
+def test_autosave_validates_the_answer_shape(bank, item_name, answer, message, save):
     item = getattr(bank, item_name)
     attempt = services.attempt_start(
         assessment=assessment_with([item], bank.ratios), student=bank.student, now=T0
     )
     with pytest.raises(ValidationError) as error:
-        services.response_save(attempt=attempt, item=item, answer=answer, now=T0)
+        save(attempt=attempt, item=item, answer=answer, now=T0)
     assert error.value.messages == [message]
     assert not Response.objects.exists()
 
 
-def test_autosave_rejects_duplicate_choices(bank):
+@both_saves
+def test_autosave_rejects_duplicate_choices(bank, save):
     attempt = services.attempt_start(
         assessment=assessment_with([bank.multiple], bank.ratios), student=bank.student, now=T0
     )
     two = bank.choice["two"].pk
     with pytest.raises(ValidationError, match="more than once"):
-        services.response_save(attempt=attempt, item=bank.multiple, answer=[two, two], now=T0)
+        save(attempt=attempt, item=bank.multiple, answer=[two, two], now=T0)
 
 
 def test_autosave_refuses_an_item_not_on_the_form(bank):
@@ -277,17 +296,83 @@ def test_autosave_refuses_an_item_not_on_the_form(bank):
         services.response_save(attempt=attempt, item=bank.numeric, answer="3", now=T0)
 
 
-def test_autosave_is_closed_after_the_deadline_and_after_submit(bank):
+@both_saves
+def test_autosave_is_closed_after_the_deadline_and_after_submit(bank, save):
     assessment = assessment_with([bank.short, bank.numeric], bank.ratios, time_limit_minutes=10)
     attempt = services.attempt_start(assessment=assessment, student=bank.student, now=T0)
-    services.response_save(attempt=attempt, item=bank.short, answer="CO2", now=T0 + minutes(10))  # on time
+    save(attempt=attempt, item=bank.short, answer="CO2", now=T0 + minutes(10))  # on time
 
     with pytest.raises(services.AttemptClosed, match="time limit has passed"):
-        services.response_save(attempt=attempt, item=bank.short, answer="oxygen", now=T0 + minutes(11))
+        save(attempt=attempt, item=bank.short, answer="oxygen", now=T0 + minutes(11))
     services.attempt_submit(attempt=attempt, now=T0 + minutes(12))
     with pytest.raises(services.AttemptClosed, match="has been submitted"):
-        services.response_save(attempt=attempt, item=bank.numeric, answer="31.4", now=T0 + minutes(5))
+        save(attempt=attempt, item=bank.numeric, answer="31.4", now=T0 + minutes(5))
     assert Response.objects.get(item=bank.short).answer == "CO2"
+
+
+def test_response_autosave_stores_every_answer_as_response_save_does(bank):
+    """Same stored values, the JSON of each answer type and SQL NULL for a cleared answer alike."""
+    items = [*bank.auto_items(), bank.extended]
+    answers = {
+        bank.single.pk: bank.choice["single_right"].pk,
+        bank.multiple.pk: [bank.choice["six"].pk, bank.choice["two"].pk],  # stored sorted
+        bank.numeric.pk: " 31.4 ",  # stored stripped
+        bank.short.pk: 'caf\u00e9 "CO2"',
+        bank.extended.pk: None,
+    }
+    stored = []
+    for save in (services.response_save, autosave):
+        attempt = services.attempt_start(
+            assessment=assessment_with(items, bank.ratios), student=StudentFactory(), now=T0
+        )
+        for item in items:
+            returned = save(attempt=attempt, item=item, answer=answers[item.pk], now=T0 + minutes(1))
+            assert (returned.item_id, returned.saved_at) == (item.pk, T0 + minutes(1))
+        stored.append(
+            list(
+                Response.objects.filter(attempt=attempt)
+                .order_by("item_id")
+                .values_list("item_id", "answer", "saved_at", "score", "needs_grading", "feedback")
+            )
+        )
+        assert Response.objects.filter(attempt=attempt, answer__isnull=True).count() == 1
+    assert stored[0] == stored[1]
+    assert [answer for _, answer, *_ in stored[1]] == [
+        answers[bank.single.pk],
+        sorted(answers[bank.multiple.pk]),
+        "31.4",
+        'caf\u00e9 "CO2"',
+        None,
+    ]
+
+
+def test_response_autosave_finds_only_the_students_own_attempt_and_its_form(bank):
+    attempt = services.attempt_start(
+        assessment=assessment_with([bank.short], bank.ratios), student=bank.student, now=T0
+    )
+    with pytest.raises(AttemptItem.DoesNotExist):  # not on the form
+        autosave(attempt=attempt, item=bank.numeric, answer="3", now=T0)
+    with pytest.raises(AttemptItem.DoesNotExist):  # someone else's attempt
+        services.response_autosave(
+            student=StudentFactory(), attempt_id=attempt.pk, item_id=bank.short.pk, answer="CO2", now=T0
+        )
+    assert not Response.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="elsewhere the autosave is response_save")
+@pytest.mark.parametrize("item_name", ["single", "short"])
+def test_response_autosave_is_one_read_and_one_write(bank, django_assert_num_queries, item_name):
+    item = getattr(bank, item_name)
+    attempt = services.attempt_start(
+        assessment=assessment_with([item], bank.ratios), student=bank.student, now=T0
+    )
+    answer = bank.choice["single_right"].pk if item_name == "single" else "CO2"
+    # the attempt with the item on its form (and the item's choice ids), then the guarded upsert
+    for _ in range(2):  # an insert, then a replace
+        with django_assert_num_queries(2):
+            autosave(attempt=attempt, item=item, answer=answer, now=T0)
+    assert Response.objects.get().answer == answer
 
 
 # --- submitting -----------------------------------------------------------------------------------
@@ -343,6 +428,33 @@ def test_submit_scores_every_auto_item_and_each_competency(bank, scored):
     assert scored == [
         {"attempt_id": attempt.pk, "student_id": bank.student.pk, "signal": signals.attempt_scored}
     ]
+
+
+def test_submit_maps_each_competency_onto_its_own_scale_or_none(bank):
+    """Alignments and scale levels come from one joined query: a competency of a framework without a
+    scale (fraction x 100, met at 80 %) sits beside one on the bank's four-level scale."""
+    unscaled = CompetencyFactory(framework=FrameworkFactory(mastery_scale=None), code="U.1")
+    numeric = ItemFactory(
+        type=Item.Type.NUMERIC, answer_value=Decimal(3), max_points=Decimal(2), aligned_to=unscaled
+    )
+    ItemAlignment.objects.create(item=numeric, competency=bank.ratios, points=Decimal(1))
+    attempt = services.attempt_start(
+        assessment=assessment_with([bank.single, numeric], bank.ratios), student=bank.student, now=T0
+    )
+    services.response_save(attempt=attempt, item=bank.single, answer=bank.choice["single_right"].pk, now=T0)
+    services.response_save(attempt=attempt, item=numeric, answer="3", now=T0)
+
+    services.attempt_submit(attempt=attempt, now=T0)
+
+    results = {
+        row.competency_id: (row.earned, row.possible, row.score, row.level_points, row.is_met)
+        for row in attempt.competency_scores.all()
+    }
+    assert results == {
+        bank.ratios.pk: (Decimal("2.00"), Decimal("2.00"), Decimal("4.00"), Decimal("4.00"), True),
+        bank.rates.pk: (Decimal("1.00"), Decimal("1.00"), Decimal("4.00"), Decimal("4.00"), True),
+        unscaled.pk: (Decimal("1.00"), Decimal("1.00"), Decimal("100.00"), None, True),
+    }
 
 
 def test_a_second_submit_returns_the_stored_result_and_scores_nothing(bank, scored):
@@ -447,8 +559,9 @@ def test_submit_query_count_does_not_grow_with_items(django_assert_num_queries, 
     )
     for item in items[: size - 1]:  # one left unanswered
         services.response_save(attempt=attempt, item=item, answer="4", now=T0)
-    # savepoint, lock, form, responses, bulk update, bulk create, alignments, scale levels,
-    # delete + insert competency scores, save attempt, release savepoint (no choice items: no key query)
-    with django_assert_num_queries(12):
+    # savepoint, lock, form, responses, bulk update, bulk create, alignments with their scales' levels,
+    # insert competency scores (an attempt in progress has none to delete), save attempt, release
+    # savepoint (no choice items: no choice query)
+    with django_assert_num_queries(10):
         services.attempt_submit(attempt=attempt, now=T0)
     assert attempt.__class__.objects.get(pk=attempt.pk).score == Decimal(size - 1)
