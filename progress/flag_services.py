@@ -1,9 +1,11 @@
 """Writes of intervention flags: raise and clear them from the stored mastery, the nightly sweep, the
 teacher's actions (acknowledge, snooze, resolve) and the daily teacher digest.
 
-The conditions are ``progress.rules`` (pure). Here the facts for a set of students are loaded in a
-constant number of queries, the rules say which flags should be open, and the difference is written
-set-based: new flags in one bulk insert, changed and cleared ones in one bulk update, both with history.
+The conditions are ``progress.rules`` (pure). The facts for a set of students are loaded in a constant
+number of queries, the rules say which flags should be open, and the difference is written set-based
+(``progress.flag_sweep_sql``: only what the rules read is loaded; new flags in one insert, changed ones
+in one update, cleared ones in another, each statement writing its history rows). The same code serves
+one student after a submit and the whole district at night.
 
 Idempotent: a refresh recomputes from the source of truth (evidence, stored mastery, pacing guides) and
 writes only what differs, so running it twice changes nothing. One flag that is not resolved per
@@ -18,43 +20,26 @@ reopens on the next refresh if its condition still holds.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from competencies.models import Competency, LearningResource, MasteryLevel, PacingTarget, Prerequisite
-from progress import rules, services
-from progress.models import CompetencyMastery, Evidence, FlagThresholds, InterventionFlag, ResourceView
+from progress import flag_portable, flag_sweep_sql, rules, services
+from progress.models import InterventionFlag
 from roster.audit import audit_record
 from roster.models import AuditEvent, Enrollment, User
 
 Status = InterventionFlag.Status
-SWEEP_CHUNK_SIZE = 200
-_UPDATED_FIELDS = [
-    "status",
-    "reason",
-    "evidence",
-    "suggestion",
-    "suggestion_data",
-    "snoozed_until",
-    "resolved_at",
-    "resolved_by",
-    "resolution_note",
-    "is_auto_resolved",
-    "updated_at",
-]
+#: students per flag refresh of the sweep (one transaction each: their rows stay locked meanwhile)
+SWEEP_CHUNK_SIZE = 2000
 
 
 @dataclass
@@ -79,253 +64,23 @@ class SweepResult:
     flags_resolved: int
 
 
-def thresholds_for(row: FlagThresholds | None) -> rules.Thresholds:
-    if row is None:
-        return rules.Thresholds()
-    return rules.Thresholds(
-        stuck_failed_checks=row.stuck_failed_checks,
-        stuck_days=row.stuck_days,
-        inactive_school_days=row.inactive_school_days,
-        behind_pace_margin=row.behind_pace_margin,
-        weak_prerequisite_score_margin=row.weak_prerequisite_score_margin,
-        prerequisite_stale_days=row.prerequisite_stale_days,
-    )
-
-
-def _display_name(first_name: str, last_name: str, username: str) -> str:
-    return f"{first_name} {last_name}".strip() or username
-
-
-def _local_date(moment: datetime | None) -> date | None:
-    return timezone.localdate(moment) if moment is not None else None
-
-
-def _json(value: dict) -> dict:
-    """The value as it reads back from a JSONField, so that "unchanged" compares equal."""
-    return json.loads(json.dumps(value))
-
-
-@dataclass
-class _StudentData:
-    facts: rules.StudentFacts
-    thresholds: rules.Thresholds
-    flags: list[InterventionFlag]
-
-
-def _load(
-    student_ids: Sequence[int],
-    *,
-    today: date,
-    changes_by_student: Mapping[int, Iterable[services.MasteryChange]],
-) -> dict[int, _StudentData]:
-    """The rules' facts for the students: thirteen queries whatever their number, the lock included."""
-    students = list(
-        User.objects.select_for_update().filter(id__in=student_ids).values_list("id", "district_id")
-    )
-    district_ids = {district_id for _, district_id in students if district_id}
-    thresholds = {
-        row.district_id: thresholds_for(row)
-        for row in FlagThresholds.objects.filter(district_id__in=district_ids)
-    }
-
-    enrollments = list(
-        Enrollment.objects.filter(
-            user_id__in=student_ids, role=Enrollment.Role.STUDENT, is_active=True, section__is_active=True
-        ).values("user_id", "section_id", "section__title", "begin_date", "section__term__start_date")
-    )
-    section_ids = {row["section_id"] for row in enrollments}
-    sections_of: dict[int, list[int]] = defaultdict(list)
-    active_since: dict[int, date] = {}
-    section_titles: dict[int, str] = {}
-    for row in enrollments:
-        sections_of[row["user_id"]].append(row["section_id"])
-        section_titles[row["section_id"]] = row["section__title"]
-        start = row["begin_date"] or row["section__term__start_date"]
-        if start and (row["user_id"] not in active_since or start < active_since[row["user_id"]]):
-            active_since[row["user_id"]] = start
-
-    targets_of: dict[int, list[dict]] = defaultdict(list)
-    for row in PacingTarget.objects.filter(guide__section_id__in=section_ids).values(
-        "guide__section_id", "competency_id", "competency__code", "target_date"
-    ):
-        targets_of[row["guide__section_id"]].append(row)
-
-    classmates: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for row in Enrollment.objects.filter(
-        section_id__in=section_ids, role=Enrollment.Role.STUDENT, is_active=True
-    ).values("section_id", "user_id", "user__first_name", "user__last_name", "user__username"):
-        name = _display_name(row["user__first_name"], row["user__last_name"], row["user__username"])
-        classmates[row["section_id"]].append((row["user_id"], name))
-    peer_ids = {user_id for rows in classmates.values() for user_id, _ in rows} - set(student_ids)
-
-    working = [rules.READY, rules.IN_PROGRESS]
-    masteries = list(
-        CompetencyMastery.objects.filter(
-            Q(student_id__in=student_ids) | Q(student_id__in=peer_ids, state__in=working)
-        )
-        .annotate(has_children=Exists(Competency.objects.filter(parent_id=OuterRef("competency_id"))))
-        .values(
-            "student_id",
-            "competency_id",
-            "competency__code",
-            "competency__framework__mastery_scale_id",
-            "state",
-            "score",
-            "level_points",
-            "mastered_at",
-            "first_activity_at",
-            "is_overridden",
-            "has_children",
-        )
-    )
-    scale_ids = {row["competency__framework__mastery_scale_id"] for row in masteries} - {None}
-    mastery_points = dict(
-        MasteryLevel.objects.filter(scale_id__in=scale_ids, is_mastery=True).values_list("scale_id", "points")
-    )
-    own_competency_ids = {row["competency_id"] for row in masteries if row["student_id"] in student_ids}
-    prerequisites_of: dict[int, list[int]] = defaultdict(list)
-    for competency_id, prerequisite_id in Prerequisite.objects.filter(
-        competency_id__in=own_competency_ids
-    ).values_list("competency_id", "prerequisite_id"):
-        prerequisites_of[competency_id].append(prerequisite_id)
-    target_ids = {row["competency_id"] for rows in targets_of.values() for row in rows}
-    lessons: dict[int, rules.Lesson] = {}
-    for competency_id, title, url in LearningResource.objects.filter(
-        competency_id__in=own_competency_ids | target_ids
-    ).values_list("competency_id", "title", "url"):  # ordered by competency, position, pk
-        lessons.setdefault(competency_id, rules.Lesson(title, url))
-
-    failed: dict[tuple[int, int], list[date]] = defaultdict(list)
-    for student_id, competency_id, observed_at in Evidence.objects.filter(
-        student_id__in=[*student_ids, *peer_ids],
-        source=Evidence.Source.ATTEMPT,
-        is_summative=True,
-        is_correct=False,
-    ).values_list("student_id", "competency_id", "observed_at"):
-        failed[(student_id, competency_id)].append(timezone.localdate(observed_at))
-    last_activity: dict[int, datetime] = dict(
-        Evidence.objects.filter(student_id__in=student_ids)
-        .exclude(source=Evidence.Source.OVERRIDE)
-        .values("student_id")
-        .annotate(last=Max("observed_at"))
-        .values_list("student_id", "last")
-    )
-    for student_id, viewed_at in (
-        ResourceView.objects.filter(student_id__in=student_ids)
-        .values("student_id")
-        .annotate(last=Max("last_viewed_at"))
-        .values_list("student_id", "last")
-    ):
-        if student_id not in last_activity or viewed_at > last_activity[student_id]:
-            last_activity[student_id] = viewed_at
-
-    flags_of: dict[int, list[InterventionFlag]] = defaultdict(list)
-    for flag in InterventionFlag.objects.filter(student_id__in=student_ids).filter(
-        ~Q(status=Status.RESOLVED) | Q(is_auto_resolved=False)
-    ):
-        flags_of[flag.student_id].append(flag)
-
-    own_ids = set(student_ids)
-    own: dict[int, dict[int, rules.CompetencyFacts]] = defaultdict(dict)
-    peer_rows: dict[int, list[rules.PeerFacts]] = defaultdict(list)
-    names = {user_id: name for rows in classmates.values() for user_id, name in rows}
-    for row in masteries:
-        student_id, competency_id = row["student_id"], row["competency_id"]
-        if row["state"] in working:
-            peer_rows[student_id].append(
-                rules.PeerFacts(
-                    student_id=student_id,
-                    name=names.get(student_id, str(student_id)),
-                    competency_id=competency_id,
-                    state=row["state"],
-                    failed_checks=len(failed.get((student_id, competency_id), ())),
-                    first_activity_on=_local_date(row["first_activity_at"]),
-                )
-            )
-        if student_id not in own_ids:
-            continue
-        own[student_id][competency_id] = rules.CompetencyFacts(
-            id=competency_id,
-            code=row["competency__code"] or str(competency_id),
-            state=row["state"],
-            score=row["score"],
-            level_points=row["level_points"],
-            mastery_points=mastery_points.get(row["competency__framework__mastery_scale_id"]),
-            mastered_on=_local_date(row["mastered_at"]),
-            first_activity_on=_local_date(row["first_activity_at"]),
-            is_overridden=row["is_overridden"],
-            is_leaf=not row["has_children"],
-            failed_check_dates=tuple(sorted(failed.get((student_id, competency_id), ()))),
-            prerequisite_ids=tuple(prerequisites_of.get(competency_id, ())),
-            lesson=lessons.get(competency_id),
-        )
-
-    data: dict[int, _StudentData] = {}
-    for student_id, district_id in students:
-        competencies = own.get(student_id, {})
-        pacing = tuple(
-            rules.PacingFacts(
-                section_id=section_id,
-                section_title=section_titles[section_id],
-                targets=tuple(
-                    rules.PacingTargetFacts(
-                        competency_id=row["competency_id"],
-                        code=row["competency__code"] or str(row["competency_id"]),
-                        target_date=row["target_date"],
-                        is_mastered=row["competency_id"] in competencies
-                        and competencies[row["competency_id"]].is_mastered,
-                        lesson=lessons.get(row["competency_id"]),
-                    )
-                    for row in targets_of[section_id]
-                ),
-            )
-            for section_id in sorted(sections_of.get(student_id, ()))
-            if targets_of.get(section_id)
-        )
-        peer_ids_of = {
-            user_id for section_id in sections_of.get(student_id, ()) for user_id, _ in classmates[section_id]
-        } - {student_id}
-        flags = flags_of.get(student_id, [])
-        open_regressions = {}
-        for flag in flags:
-            if flag.kind == rules.REGRESSED and flag.status != Status.RESOLVED and flag.competency_id:
-                try:
-                    open_regressions[flag.competency_id] = Decimal(str(flag.evidence.get("from_level")))
-                except (InvalidOperation, ValueError):
-                    continue
-        drops = tuple(
-            rules.LevelDrop(change.competency_id, change.old_level_points, change.new_level_points)
-            for change in changes_by_student.get(student_id) or ()
-        )
-        data[student_id] = _StudentData(
-            facts=rules.StudentFacts(
-                student_id=student_id,
-                today=today,
-                competencies=competencies,
-                last_activity_on=_local_date(last_activity.get(student_id)),
-                active_since=active_since.get(student_id),
-                pacing=pacing,
-                peers=tuple(peer for peer_id in sorted(peer_ids_of) for peer in peer_rows.get(peer_id, ())),
-                level_drops=drops,
-                open_regressions=open_regressions,
-            ),
-            thresholds=thresholds.get(district_id, rules.Thresholds()),
-            flags=flags,
-        )
-    return data
-
-
 def flags_refresh_for_students(
     *,
     student_ids: Iterable[int],
     changes_by_student: Mapping[int, Iterable[services.MasteryChange]] | None = None,
     now: datetime | None = None,
+    memo: flag_sweep_sql.Memo | None = None,
 ) -> FlagRefreshResult:
     """Raise, update and clear the students' flags from their stored mastery (see the module docstring).
 
     ``changes_by_student``: the ``MasteryChange`` list of each student's last recompute; a lowered level
-    raises a regressed flag. Thirteen reads whatever the number of students, then at most one bulk
-    insert and one bulk update (each with its history rows).
+    raises a regressed flag. On PostgreSQL, ``progress.flag_sweep_sql``: seven reads whatever the number
+    of students (an eighth, the classmates, when one is stuck), then at most one insert, one update and
+    one resolve statement per batch, each writing its history rows; ``memo`` carries what students share
+    across calls (the sweep's chunks). As its own transaction, one setting more (no synchronous commit);
+    inside a caller's, no savepoint (an error aborts the caller's transaction, as it would the
+    refresh's). Elsewhere (SQLite in development), ``progress.flag_portable``: the same flags, one ORM
+    query per kind of fact.
     """
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -333,88 +88,27 @@ def flags_refresh_for_students(
     result = FlagRefreshResult()
     if not student_ids:
         return result
-    with transaction.atomic():
-        data = _load(student_ids, today=today, changes_by_student=changes_by_student or {})
-        to_create: list[InterventionFlag] = []
-        to_update: list[InterventionFlag] = []
-        for student_id, student in data.items():
-            created, updated = _reconcile(student_id, student, now=now, today=today, result=result)
-            to_create += created
-            to_update += updated
-        if to_create:
-            created_rows = bulk_create_with_history(to_create, InterventionFlag, batch_size=500)
-            result.opened += [flag.pk for flag in created_rows]
-        if to_update:
-            bulk_update_with_history(to_update, InterventionFlag, _UPDATED_FIELDS, batch_size=500)
+    if connection.vendor != "postgresql":
+        return flag_portable.refresh(
+            student_ids=student_ids, changes_by_student=changes_by_student or {}, now=now, result=result
+        )
+    memo = memo or flag_sweep_sql.Memo()
+    own_transaction = not connection.in_atomic_block
+    with transaction.atomic(savepoint=False):
+        if own_transaction:
+            # Flags are derived: a crash may lose the last refreshes' writes, which the next refresh
+            # makes again (it is idempotent), so the commit (megabytes for a sweep's chunk) need not
+            # wait for its WAL to reach the disk. Inside a caller's transaction the caller decides
+            # (``services.student_progress_refresh`` does the same); teachers' actions keep the default.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        states = flag_sweep_sql.load(
+            student_ids, today=today, changes_by_student=changes_by_student or {}, memo=memo
+        )
+        written = flag_sweep_sql.write(states, now=now, memo=memo)
+    result.opened, result.resolved = written.opened, written.resolved
+    result.reopened, result.updated = written.reopened, written.updated
     return result
-
-
-def _reconcile(
-    student_id: int, student: _StudentData, *, now: datetime, today: date, result: FlagRefreshResult
-) -> tuple[list[InterventionFlag], list[InterventionFlag]]:
-    due = {spec.key: spec for spec in rules.flags_due(student.facts, student.thresholds)}
-    current = {
-        (flag.kind, flag.competency_id): flag for flag in student.flags if flag.status != Status.RESOLVED
-    }
-    dismissed = {
-        (flag.kind, flag.competency_id, flag.evidence.get("signature"))
-        for flag in student.flags
-        if flag.status == Status.RESOLVED
-    }
-    created, updated = [], []
-    for key, spec in due.items():
-        evidence = _json({**spec.evidence, "signature": spec.signature})
-        suggestion_data = _json(spec.suggestion_data)
-        flag = current.get(key)
-        if flag is None:
-            if (spec.kind, spec.competency_id, spec.signature) in dismissed:
-                continue  # a teacher resolved it by hand and nothing new has happened since
-            created.append(
-                InterventionFlag(
-                    student_id=student_id,
-                    competency_id=spec.competency_id,
-                    kind=spec.kind,
-                    status=Status.OPEN,
-                    reason=spec.reason,
-                    evidence=evidence,
-                    suggestion=spec.suggestion,
-                    suggestion_data=suggestion_data,
-                    opened_at=now,
-                )
-            )
-            continue
-        changed = False
-        if flag.status == Status.SNOOZED and flag.snoozed_until is not None and flag.snoozed_until < today:
-            flag.status, flag.snoozed_until = Status.OPEN, None
-            result.reopened.append(flag.pk)
-            changed = True
-        new_values = {
-            "reason": spec.reason,
-            "evidence": evidence,
-            "suggestion": spec.suggestion,
-            "suggestion_data": suggestion_data,
-        }
-        for name, value in new_values.items():
-            if getattr(flag, name) != value:
-                setattr(flag, name, value)
-                changed = True
-        if changed:
-            flag.updated_at = timezone.now()
-            updated.append(flag)
-            result.updated.append(flag.pk)
-    for key, flag in current.items():
-        if key in due:
-            continue
-        flag.status = Status.RESOLVED
-        flag.snoozed_until = None
-        flag.resolved_at = now
-        flag.resolved_by = None
-        flag.is_auto_resolved = True
-        flag.resolution_note = rules.clearance_note(flag.kind, flag.competency_id, student.facts)
-        flag.updated_at = timezone.now()
-        updated.append(flag)
-        result.resolved.append(flag.pk)
-    return created, updated
 
 
 def flags_refresh_for_student(
@@ -471,10 +165,13 @@ def _flags_sweep_district(student_ids: list[int], *, now: datetime | None, chunk
     district.evidence_reconcile_all()
     recomputed = district.district_recompute(now=now, collect_changes=True)
     total = FlagRefreshResult()
+    memo = flag_sweep_sql.Memo()  # the guides and pacing flags students share, across the chunks
     for start in range(0, len(student_ids), chunk_size):
         chunk = student_ids[start : start + chunk_size]
         changes = {student_id: recomputed.changes.get(student_id, []) for student_id in chunk}
-        total.merge(flags_refresh_for_students(student_ids=chunk, changes_by_student=changes, now=now))
+        total.merge(
+            flags_refresh_for_students(student_ids=chunk, changes_by_student=changes, now=now, memo=memo)
+        )
     return SweepResult(
         students=len(student_ids),
         masteries_changed=recomputed.inserted + sum(len(rows) for rows in recomputed.changes.values()),

@@ -35,6 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
+from operator import attrgetter
 
 STUCK = "stuck"
 PREREQUISITE_GAP = "prerequisite_gap"
@@ -101,6 +103,12 @@ class PacingTargetFacts:
     target_date: date
     is_mastered: bool
     lesson: Lesson | None = None
+
+    @cached_property
+    def data(self) -> dict:
+        """The target in a flag's suggestion data. Built once per target: a district sweep shares the
+        target objects among the students of a section (never mutated: it is only written as JSON)."""
+        return {"id": self.competency_id, "code": self.code, "lesson": _lesson_data(self.lesson)}
 
 
 @dataclass(frozen=True)
@@ -188,7 +196,9 @@ def _lesson_text(lesson: Lesson | None) -> str | None:
 
 
 def _lesson_data(lesson: Lesson | None) -> dict | None:
-    return {"title": lesson.title, "url": lesson.url} if lesson else None
+    # Keys in jsonb's order (shorter first), as in every nested dict below: the sweep compares a
+    # stored flag by a digest of the JSON printed the way PostgreSQL prints it (``flag_sweep_sql``).
+    return {"url": lesson.url, "title": lesson.title} if lesson else None
 
 
 def _capitalised(parts: Iterable[str | None]) -> str:
@@ -260,9 +270,13 @@ def prerequisite_weaknesses(
 # --- the rules ----------------------------------------------------------------------------------------
 
 
-def _stuck_peers(facts: StudentFacts, competency_id: int, thresholds: Thresholds) -> list[PeerFacts]:
+def _stuck_peers(
+    facts: StudentFacts, competency_id: int, thresholds: Thresholds, peers: Iterable[PeerFacts] | None = None
+) -> list[PeerFacts]:
+    """The classmates stuck on the competency (``peers``: the student's peers of that competency, when
+    the caller grouped them), by name."""
     seen: dict[int, PeerFacts] = {}
-    for peer in facts.peers:
+    for peer in facts.peers if peers is None else peers:
         if peer.competency_id != competency_id or peer.student_id == facts.student_id:
             continue
         if is_stuck(
@@ -278,6 +292,9 @@ def _stuck_peers(facts: StudentFacts, competency_id: int, thresholds: Thresholds
 
 def stuck_flags(facts: StudentFacts, thresholds: Thresholds) -> list[FlagSpec]:
     flags = []
+    peers_of: dict[int, list[PeerFacts]] = {}
+    for peer in facts.peers:
+        peers_of.setdefault(peer.competency_id, []).append(peer)
     for competency in facts.competencies.values():
         failed = len(competency.failed_check_dates)
         if not competency.is_leaf or not is_stuck(
@@ -296,7 +313,7 @@ def stuck_flags(facts: StudentFacts, thresholds: Thresholds) -> list[FlagSpec]:
                 reason += f" and has been on it {days_label(days_on)}"
         else:
             reason = f"has been on {competency.code} for {days_label(days_on)} without mastering it"
-        peers = _stuck_peers(facts, competency.id, thresholds)
+        peers = _stuck_peers(facts, competency.id, thresholds, peers_of.get(competency.id, ()))
         peer_text = (
             f"small group with {_names([peer.name for peer in peers])} (also stuck on {competency.code})"
             if peers
@@ -374,11 +391,11 @@ def prerequisite_gap_flags(facts: StudentFacts, thresholds: Thresholds) -> list[
                             "id": prerequisite.id,
                             "code": prerequisite.code,
                             "score": number_label(prerequisite.score),
+                            "weaknesses": weaknesses,
                             "mastered_on": prerequisite.mastered_on.isoformat()
                             if prerequisite.mastered_on
                             else None,
                             "is_overridden": prerequisite.is_overridden,
-                            "weaknesses": weaknesses,
                         }
                         for prerequisite, weaknesses in gaps
                     ],
@@ -402,9 +419,16 @@ def prerequisite_gap_flags(facts: StudentFacts, thresholds: Thresholds) -> list[
     return flags
 
 
+_TARGET_ORDER = attrgetter("target_date", "code")
+
+
 def _pace(guide: PacingFacts, today: date) -> tuple[int, int]:
-    expected = sum(1 for target in guide.targets if target.target_date <= today)
-    mastered = sum(1 for target in guide.targets if target.is_mastered)
+    expected = mastered = 0
+    for target in guide.targets:
+        if target.target_date <= today:
+            expected += 1
+        if target.is_mastered:
+            mastered += 1
     return expected, mastered
 
 
@@ -420,7 +444,7 @@ def behind_pace_flags(facts: StudentFacts, thresholds: Thresholds) -> list[FlagS
     behind, guide, expected, mastered = worst
     overdue = sorted(
         (target for target in guide.targets if target.target_date <= facts.today and not target.is_mastered),
-        key=lambda target: (target.target_date, target.code),
+        key=_TARGET_ORDER,
     )
     reason = (
         f"has mastered {mastered} of the {expected} competencies {guide.section_title}'s pacing guide "
@@ -449,12 +473,7 @@ def behind_pace_flags(facts: StudentFacts, thresholds: Thresholds) -> list[FlagS
                 "overdue": [target.code for target in overdue],
             },
             suggestion=suggestion,
-            suggestion_data={
-                "overdue": [
-                    {"id": target.competency_id, "code": target.code, "lesson": _lesson_data(target.lesson)}
-                    for target in overdue
-                ]
-            },
+            suggestion_data={"overdue": [target.data for target in overdue]},
             signature=f"{guide.section_id}:{behind}",
         )
     ]
@@ -478,7 +497,7 @@ def _next_up(facts: StudentFacts) -> CompetencyFacts | PacingTargetFacts | None:
     if working:
         return min(working, key=lambda competency: (competency.state != IN_PROGRESS, competency.code))
     targets = [target for guide in facts.pacing for target in guide.targets if not target.is_mastered]
-    return min(targets, key=lambda target: (target.target_date, target.code)) if targets else None
+    return min(targets, key=_TARGET_ORDER) if targets else None
 
 
 def inactive_flags(facts: StudentFacts, thresholds: Thresholds) -> list[FlagSpec]:
@@ -587,7 +606,7 @@ def projection(
         return None
     upcoming = sorted(
         (target for target in guide.targets if not target.is_mastered and target.target_date >= today),
-        key=lambda target: (target.target_date, target.code),
+        key=_TARGET_ORDER,
     )
     if not upcoming:
         return None
