@@ -56,10 +56,14 @@ beat: install
 	$(BIN)/celery -A mastery beat --loglevel INFO
 
 # The district-scale suite (issue #6): generate_district at three sizes, every scenario beside its floor,
-# one table, bench/results.json. BENCH_ARGS="--quick" runs only the two small sizes.
+# one table, bench/results.json. BENCH_ARGS="--quick" runs only the two small sizes. It never writes into
+# the database it is pointed at: it works in <name>_bench (and <name>_bench_rescore, _load, _template),
+# created on the same server. Defaults: the machine's PostgreSQL and Redis (DATABASE_URL / REDIS_URL from
+# the environment when set).
+BENCH_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://root@127.0.0.1:5432/test)
+BENCH_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
 bench: install
-	@test -n "$(DATABASE_URL)" || { echo "make bench needs PostgreSQL: DATABASE_URL=postgres://user@host:5432/name make bench"; exit 1; }
-	DATABASE_URL="$(DATABASE_URL)" $(BIN)/python -m bench $(BENCH_ARGS)
+	DATABASE_URL="$(BENCH_DATABASE_URL)" REDIS_URL="$(BENCH_REDIS_URL)" $(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

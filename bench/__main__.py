@@ -20,7 +20,13 @@ def dedicated_database_url(url: str) -> str:
     if name.endswith("_bench"):
         return url
     bench_name = f"{name}_bench"
-    connection = psycopg2.connect(url)
+    try:
+        connection = psycopg2.connect(url)
+    except psycopg2.OperationalError as error:
+        if "does not exist" not in str(error):
+            raise
+        # The database named does not exist yet: only the server matters, ask it through ``postgres``.
+        connection = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
     connection.autocommit = True
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [bench_name])
@@ -36,14 +42,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Benchmark database: {urlsplit(os.environ['DATABASE_URL']).path.lstrip('/')}")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mastery.settings")
     os.environ.setdefault("MASTERY_ENV", "test")
+    # Work the scenarios start in this process stays in it: REDIS_URL is for the rescore and load
+    # scenarios' own workers (they send to it explicitly), not a queue to leave tasks in.
+    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
     from bench import suite
 
     options = suite.arguments(argv)
     import django
 
     django.setup()
-    rows = suite.run(options)
-    print(suite.table(rows))
+    suite.run(options)
     print(f"Written to {options.output}")
     return 0
 

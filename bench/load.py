@@ -352,6 +352,13 @@ def _row(scenario: str, size: int, seconds: float | None, **fields) -> dict:
     return row
 
 
+def _failures(text: str, limit: int = 300) -> str:
+    """Locust's failures CSV on one line (the table's notes are one line a row): the header dropped,
+    rows joined by '; '."""
+    lines = [line.strip() for line in text.splitlines()[1:] if line.strip()]
+    return "; ".join(lines)[:limit]
+
+
 def scenario(students: int = STUDENTS, conn_url: str | None = None, *, teachers: int = TEACHERS,
              duration: int = DURATION, rescore_responses: int = RESCORE_RESPONSES, keep_db: bool = False) -> list[dict]:  # fmt: skip
     """The load scenario at ``students`` simulated students; rows as ``bench.rescore.scenario``'s."""
@@ -425,7 +432,7 @@ def scenario(students: int = STUDENTS, conn_url: str | None = None, *, teachers:
             rows_per_second=round(_number(total, "Requests/s"), 1),
             target="no errors",
             met=errors == 0,
-            notes=f"{errors} failed requests" + (f": {run['failures'][:300]}" if errors else ""),
+            notes=f"{errors} failed requests" + (f": {_failures(run['failures'])}" if errors else ""),
             errors=errors,
         ),
         _row(

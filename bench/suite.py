@@ -19,6 +19,12 @@ rows_per_second, floor_seconds, ratio, target, met, notes}:
 
 Targets are ratios or limits measured in the same run on a shared, noisy machine: read the figures with
 the machine's load in mind (the table prints it).
+
+Time: a line per scenario as it finishes (``-- scenario, size: seconds (suite seconds)``), and the table
+ends with the wall time of the setup, each size, the load test and the total (also in results.json,
+``wall_seconds``): ``make bench`` must stay under 20 minutes on a fresh clone. The rescore and load
+scenarios each work in a fresh database; they are created from one migrated template
+(``<name>_template``, made once after migrate, dropped at the end) instead of migrating each from nothing.
 """
 
 from __future__ import annotations
@@ -64,7 +70,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--live-students", type=int, default=200)
     parser.add_argument("--page-requests", type=int, default=30)
     parser.add_argument("--skip-h5", action="store_true", help="skip the rescore and load scenarios")
-    parser.add_argument("--no-migrate", dest="migrate", action="store_false", help="the tables exist already")
+    parser.add_argument(
+        "--no-migrate",
+        dest="migrate",
+        action="store_false",
+        help="the tables exist already (and the rescore and load databases are migrated from nothing)",
+    )
     options = parser.parse_args(argv)
     sizes = ["hundredth", "tenth"] if options.quick else [name.strip() for name in options.sizes.split(",")]
     unknown = [name for name in sizes if name not in (*SIZES, "tiny")]
@@ -107,7 +118,10 @@ def _optional(
 
 
 def run(options: argparse.Namespace, say: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Every scenario at every size of ``options``; returns the rows (also written to ``options.output``)."""
+    """Every scenario at every size of ``options``; returns the rows (also written to ``options.output``).
+
+    A line per scenario says how long it took as it goes; the table, printed after each size and at
+    the end, closes with each size's wall time and the total: the budget of ``make bench``."""
     from django.core.management import call_command
     from django.db import connection
 
@@ -116,56 +130,154 @@ def run(options: argparse.Namespace, say: Callable[[str], None] = print) -> list
 
     if connection.vendor != "postgresql":
         raise SystemExit("python -m bench needs PostgreSQL: DATABASE_URL=postgres://user@host:5432/bench")
+    started = time.perf_counter()
+    wall: dict[str, float] = {}
     try:
         if options.migrate:
             call_command("migrate", verbosity=0, interactive=False, skip_checks=True)
     except Exception as error:
         say(f"WARNING: migrate failed ({error!r}); going on with the tables as they are.")
+    templated = options.migrate and not options.skip_h5
+    if templated:
+        try:
+            _migrated_template(say)
+        except Exception as error:  # e.g. another session on the database: migrate each from nothing
+            templated = False
+            say(f"WARNING: no migrated template ({error!r}); each scenario database is migrated.")
+    wall["setup"] = time.perf_counter() - started
     rows: list[dict[str, Any]] = []
     url = os.environ.get("DATABASE_URL", "")
-    started = time.perf_counter()
+
+    def timed(scenario: str, size: str, produce: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        begun = time.perf_counter()
+        produced = produce()
+        say(
+            f"-- {scenario}, {size}: {time.perf_counter() - begun:.1f} s "
+            f"(suite {time.perf_counter() - started:.0f} s)"
+        )
+        return produced
+
     for name in options.sizes:
         size = size_of(name)
         say(f"== {name}: {size.students:,} students, {size.responses:,} responses ==")
+        size_started = time.perf_counter()
         begun = time.perf_counter()
         counts = district.generate(size=size, seed=options.seed, progress=say, replace=True)
+        generated = time.perf_counter() - begun
+        say(f"-- generate district, {name}: {generated:.1f} s (suite {time.perf_counter() - started:.0f} s)")
         rows.append(
             scenarios.row(
                 "generate district",
                 name,
-                time.perf_counter() - begun,
+                generated,
                 rows=sum(counts.values()),
                 target="(info)",
-                notes=f"{counts['responses']:,} responses, {counts['evidence']:,} evidence rows, COPY",
+                notes=(
+                    f"{counts['responses']:,} responses, {counts['evidence']:,} evidence rows, COPY, "
+                    f"indexes and foreign keys made after the load"
+                ),
             )
         )
-        rows += _guarded("district recompute", name, lambda name=name: scenarios.recompute(name))
-        rows += _guarded(
-            "live recompute after a submit (median)",
+        rows += timed(
+            "district recompute",
             name,
-            lambda name=name: scenarios.live_recompute(name, options.live_students),
+            lambda name=name: _guarded("district recompute", name, lambda: scenarios.recompute(name)),
         )
-        rows += _guarded(
-            "teacher pages", name, lambda name=name: scenarios.teacher_pages(name, options.page_requests)
-        )
-        rows += _guarded("nightly flag sweep", name, lambda name=name: scenarios.flag_sweep(name))
-        if not options.skip_h5:
-            rows += _optional(
-                "rescore",
-                "rescore",
+        rows += timed(
+            "live recompute",
+            name,
+            lambda name=name: _guarded(
+                "live recompute after a submit (median)",
                 name,
-                lambda function, name=name: function(RESCORE_RESPONSES[name], url),
+                lambda: scenarios.live_recompute(name, options.live_students),
+            ),
+        )
+        rows += timed(
+            "teacher pages",
+            name,
+            lambda name=name: _guarded(
+                "teacher pages", name, lambda: scenarios.teacher_pages(name, options.page_requests)
+            ),
+        )
+        rows += timed(
+            "nightly flag sweep",
+            name,
+            lambda name=name: _guarded("nightly flag sweep", name, lambda: scenarios.flag_sweep(name)),
+        )
+        if not options.skip_h5:
+            rows += timed(
+                f"rescore ({RESCORE_RESPONSES[name]:,} responses)",
+                name,
+                lambda name=name: _optional(
+                    "rescore", "rescore", name, lambda function: function(RESCORE_RESPONSES[name], url)
+                ),
             )
-        _write(options.output, rows, started)
-        say(table(rows))
+        wall[name] = time.perf_counter() - size_started
+        _write(options.output, rows, started, wall)
+        say(table(rows, wall))
     if not options.skip_h5:
         largest = options.sizes[-1]
-        rows += _optional("load", "load", largest, lambda function: function(conn_url=url))
-    _write(options.output, rows, started)
+        begun = time.perf_counter()
+        rows += timed(
+            "load",
+            largest,
+            lambda: _optional("load", "load", largest, lambda function: function(conn_url=url)),
+        )
+        wall["load"] = time.perf_counter() - begun
+    if templated:
+        _drop_template()
+    wall["total"] = time.perf_counter() - started
+    _write(options.output, rows, started, wall)
+    say(table(rows, wall))
     return rows
 
 
-def _write(path: Path, rows: list[dict[str, Any]], started: float) -> None:
+def _template_name() -> str:
+    from django.db import connection
+
+    return f"{connection.settings_dict['NAME']}_template"
+
+
+def _migrated_template(say: Callable[[str], None]) -> None:
+    """The rescore and load scenarios each run in a fresh database of their own (``bench.rescore.
+    dedicated_database``); migrating one from nothing takes half a minute. So the empty, migrated
+    tables are copied once into ``<name>_template`` and every such database is created from it
+    (``CREATE DATABASE ... TEMPLATE``, Django's ``TEST['TEMPLATE']``): its migrate finds nothing to do.
+    The copy is taken just after migrate and before any district is written (the district tables are
+    emptied first, in case an earlier run left one)."""
+    from django.conf import settings
+    from django.db import connection
+
+    from mastery import district
+
+    name, template = connection.settings_dict["NAME"], _template_name()
+    begun = time.perf_counter()
+    if not district.database_is_empty():
+        district.clear_database()
+    connection.close()  # CREATE DATABASE ... TEMPLATE needs the source without connections
+    quote = connection.ops.quote_name
+    with connection.creation._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {quote(template)}")
+        cursor.execute(f"CREATE DATABASE {quote(template)} TEMPLATE {quote(name)}")
+    for settings_dict in (settings.DATABASES["default"], connection.settings_dict):
+        settings_dict.setdefault("TEST", {})["TEMPLATE"] = template
+    say(f"-- migrated template {template}: {time.perf_counter() - begun:.1f} s")
+
+
+def _drop_template() -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    template = _template_name()
+    for settings_dict in (settings.DATABASES["default"], connection.settings_dict):
+        settings_dict.get("TEST", {}).pop("TEMPLATE", None)
+    with connection.creation._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(template)}")
+
+
+def _write(
+    path: Path, rows: list[dict[str, Any]], started: float, wall: dict[str, float] | None = None
+) -> None:
     document = {
         "machine": {
             "python": platform.python_version(),
@@ -173,6 +285,7 @@ def _write(path: Path, rows: list[dict[str, Any]], started: float) -> None:
             "load_average": [round(value, 2) for value in os.getloadavg()],
         },
         "total_seconds": round(time.perf_counter() - started, 1),
+        "wall_seconds": {name: round(seconds, 1) for name, seconds in (wall or {}).items()},
         "rows": [{column: row.get(column) for column in COLUMNS} for row in rows],
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
@@ -190,8 +303,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    """The rows as one plain-text table (notes last, unpadded)."""
+def table(rows: list[dict[str, Any]], wall: dict[str, float] | None = None) -> str:
+    """The rows as one plain-text table (notes last, unpadded), then, given ``wall`` (seconds by size,
+    and 'setup', 'load', 'total' when known), one line of wall times: the budget of ``make bench``."""
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     cells = [[_cell(row.get(column)) for column in COLUMNS] for row in rows]
     widths = [
@@ -209,4 +323,13 @@ def table(rows: list[dict[str, Any]]) -> str:
             + line[-1]
         )
     lines.append(f"(load average {load} on {os.cpu_count()} CPUs while the table was printed)")
+    if wall:
+        lines.append(
+            "wall time: " + ", ".join(f"{name} {_minutes(seconds)}" for name, seconds in wall.items())
+        )
     return "\n".join(lines)
+
+
+def _minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"

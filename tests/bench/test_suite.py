@@ -50,14 +50,15 @@ def test_the_suite_gives_every_row_at_a_tiny_size(tmp_path, monkeypatch):
             "--no-migrate",
         ]
     )
-    rows = suite.run(options, say=lambda message: None)
+    said: list[str] = []
+    rows = suite.run(options, say=said.append)
     scenarios = [row["scenario"] for row in rows]
     assert scenarios[:5] == [
         "generate district",
         "district recompute",
         "district recompute, nothing changed",
         "live recompute after a submit (median)",
-        "section heatmap + flag queue (40 x 15)",
+        "section heatmap + flag queue (40 x 13)",
     ]
     assert scenarios[5:] == ["teacher home (flag queue)", "nightly flag sweep", "rescore", "load"]
     assert calls == [("rescore", 1_000)]
@@ -79,3 +80,18 @@ def test_the_suite_gives_every_row_at_a_tiny_size(tmp_path, monkeypatch):
     text = suite.table(rows)
     assert text.splitlines()[0].split() == [*suite.COLUMNS[:-1], "notes"]
     assert len(text.splitlines()) == len(rows) + 3
+    # The time budget: a line per scenario as it ends, and the wall time of each part at the end.
+    assert [line.split(":")[0] for line in said if line.startswith("-- ")] == [
+        "-- generate district, tiny",
+        "-- district recompute, tiny",
+        "-- live recompute, tiny",
+        "-- teacher pages, tiny",
+        "-- nightly flag sweep, tiny",
+        "-- rescore (1,000 responses), tiny",
+        "-- load, tiny",
+    ]
+    assert list(written["wall_seconds"]) == ["setup", "tiny", "load", "total"]
+    assert said[-1].splitlines()[-1].startswith("wall time: setup ")
+    assert suite.table(rows, {"tiny": 12.4, "load": 75.0}).splitlines()[-1] == (
+        "wall time: tiny 12 s, load 1 min 15 s"
+    )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from assessments.models import Attempt, AttemptCompetencyScore, AttemptItem, Item, Response
 from competencies.models import Competency, PacingTarget, Prerequisite
@@ -120,6 +121,89 @@ def test_copy_moves_sequences_past_the_written_ids():
     evidence.source_id = None
     evidence.save()
     assert evidence.pk == 121
+
+
+def test_copy_text_is_built_column_by_column_without_escapes():
+    """Numbers right-aligned (PostgreSQL reads the leading spaces), floats fixed-point, NULL for a
+    constant None and for masked rows, timestamps in UTC, strings at their own lengths."""
+    text = district.copy_text(
+        [
+            np.array([7, 1234]),
+            np.array([0.8, 12.5]),
+            np.array([True, False]),
+            np.ma.masked_array(np.array([3, 0]), mask=[False, True]),
+            None,
+            "1",
+            np.array(["2026-01-02T03:04:05", "2025-12-31T23:59:59"], dtype="datetime64[s]"),
+            np.array(["ab", ""]),
+        ],
+        2,
+    )
+    assert text == (
+        b"   7\t 0.800000\tt\t3\t\\N\t1\t2026-01-02 03:04:05+00\tab\n"
+        b"1234\t12.500000\tf\t\\N\t\\N\t1\t2025-12-31 23:59:59+00\t\n"
+    )
+    # One width for every column: the same text, laid out as one array.
+    assert district.copy_text([np.array([5, 60]), "x"], 2) == b" 5\tx\n60\tx\n"
+    with pytest.raises(ValueError, match="escaping"):
+        district.copy_text([np.array(["tab\there", "ok"])], 2)
+    with pytest.raises(ValueError, match="escaping"):
+        district.copy_text(["back\\slash"], 1)
+
+
+def _definitions() -> tuple[list, list]:
+    tables = [model._meta.db_table for model in district.BULK_MODELS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = ANY(%s::regclass[]) OR confrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
+            [tables, tables],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) ORDER BY 1, 2",
+            [tables],
+        )
+        return constraints, cursor.fetchall()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="bulk_load: PostgreSQL")
+def test_bulk_load_makes_every_index_and_constraint_again():
+    before = _definitions()
+    assert len(before[0]) > 20 and len(before[1]) > 20
+    district.generate(size=SMALL, seed=3)
+    assert _definitions() == before
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="bulk_load: PostgreSQL")
+def test_bulk_load_checks_the_foreign_keys_and_rolls_everything_back():
+    before = _definitions()
+    with (
+        pytest.raises(IntegrityError, match="foreign key"),
+        transaction.atomic(),
+        district.bulk_load(district.BULK_MODELS),
+    ):
+        # An evidence row of a student and a competency that do not exist.
+        district.write_rows(
+            Evidence,
+            1,
+            {
+                "id": np.array([1]),
+                "student_id": np.array([999_999]),
+                "competency_id": np.array([999_999]),
+                "source": "observation",
+                "is_summative": "f",
+                "score": "1.00",
+                "is_correct": "f",
+                "observed_at": np.datetime64("2026-01-02T00:00:00", "s"),
+                "recorded_at": np.datetime64("2026-01-02T00:00:00", "s"),
+                "author_id": None,
+                "note": "",
+            },
+            freeze=True,
+        )
+    assert _definitions() == before
+    assert Evidence.objects.count() == 0
 
 
 def test_command_refuses_a_database_that_is_not_empty():
