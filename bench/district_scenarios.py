@@ -17,6 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from competencies.models import Competency
 from progress import services
 from progress.district import district_recompute
 from progress.models import CompetencyMastery, Evidence
@@ -75,6 +76,14 @@ def recompute(size: str) -> list[dict[str, Any]]:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE progress_competencymastery")
     floor_seconds, floor_rows = _floor()
+    # The same floor into the mastery table itself (emptied), whose foreign keys the copy lacks: the
+    # like-for-like figure, printed beside the target's (stricter) one. Then the table is restored.
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {CompetencyMastery._meta.db_table}")
+    table_floor_seconds, _ = _floor(into_table=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {CompetencyMastery._meta.db_table}")
+    district_recompute(now=NOW)
     started = time.perf_counter()
     again = district_recompute(now=NOW)
     again_seconds = time.perf_counter() - started
@@ -88,9 +97,11 @@ def recompute(size: str) -> list[dict[str, Any]]:
             target="<= 3x floor",
             met=seconds <= 3 * floor_seconds,
             notes=(
-                f"{result.students:,} students x competencies = {result.rows:,} rows from "
-                f"{result.evidence:,} evidence rows; every method; floor writes {floor_rows:,} "
-                f"(student, competency) aggregates"
+                f"{result.students:,} students x competencies = {result.rows:,} states from "
+                f"{result.evidence:,} evidence rows, every method; {result.written:,} rows stored (the "
+                f"rest blank, derived on read); floor writes {floor_rows:,} (student, competency) "
+                f"aggregates into a copy without foreign keys; into the mastery table itself "
+                f"{table_floor_seconds:.2f} s (ratio {seconds / table_floor_seconds:.1f})"
             ),
         ),
         row(
@@ -105,18 +116,22 @@ def recompute(size: str) -> list[dict[str, Any]]:
     ]
 
 
-def _floor() -> tuple[float, int]:
+def _floor(*, into_table: bool = False) -> tuple[float, int]:
+    """The floor's seconds and rows: into an empty copy of the mastery table (indexes and constraints,
+    no foreign keys), or ``into_table``, into the (emptied) mastery table itself."""
     table = CompetencyMastery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {_FLOOR_TABLE}")
-        cursor.execute(f"CREATE TABLE {_FLOOR_TABLE} (LIKE {table} INCLUDING ALL)")
+    target = table if into_table else _FLOOR_TABLE
+    if not into_table:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_FLOOR_TABLE}")
+            cursor.execute(f"CREATE TABLE {_FLOOR_TABLE} (LIKE {table} INCLUDING ALL)")
     # Timed as the recompute is: one transaction, synchronous_commit off, the commit included.
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(
             f"""
-            INSERT INTO {_FLOOR_TABLE} (student_id, competency_id, state, score, level_points, level_name,
+            INSERT INTO {target} (student_id, competency_id, state, score, level_points, level_name,
                 p_known, method, evidence_count, explanation, mastered_at, first_activity_at,
                 last_activity_at, failed_checks, is_overridden, is_unlocked_by_teacher, computed_at)
             SELECT student_id, competency_id,
@@ -134,8 +149,9 @@ def _floor() -> tuple[float, int]:
         )
         rows = cursor.rowcount
     seconds = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {_FLOOR_TABLE}")
+    if not into_table:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {_FLOOR_TABLE}")
     return seconds, rows
 
 
@@ -233,14 +249,11 @@ def teacher_pages(size: str, requests: int = 30) -> list[dict[str, Any]]:
         enrollments__section=section, enrollments__role=Enrollment.Role.TEACHER, enrollments__is_primary=True
     )
     students = Enrollment.objects.filter(section=section, role=Enrollment.Role.STUDENT).count()
-    competencies = (
-        CompetencyMastery.objects.filter(
-            student__enrollments__section=section, student__enrollments__role=Enrollment.Role.STUDENT
-        )
-        .values("competency_id")
-        .distinct()
-        .count()
-    )
+    # The heatmap's columns: the leaves of the framework the section's pacing guide follows (mastery rows
+    # are stored sparsely, so counting their competencies would undercount).
+    competencies = Competency.objects.filter(
+        framework__pacing_guides__section=section, children__isnull=True
+    ).count()
     client = Client()
     client.force_login(teacher)
     out = []

@@ -279,7 +279,9 @@ def run_load(*, conn_url: str, database: str, broker_url: str, config: dict, stu
             _process(
                 [str(BIN / "gunicorn"), "mastery.wsgi:application", "--bind", f"127.0.0.1:{port}",
                  "--workers", "3", "--worker-class", "gthread", "--threads", "8", "--timeout", "120",
-                 "--log-level", "warning"],
+                 # Students pause 2-6 s between requests: with gunicorn's 2 s default the server closes
+                 # connections the client is about to reuse (resets counted as errors).
+                 "--keep-alive", "10", "--log-level", "warning"],
                 env,
                 workdir / "gunicorn.log",
             )

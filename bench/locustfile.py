@@ -70,6 +70,21 @@ def record_unacknowledged(attempt_id: int, item_id: int, answer: object) -> None
         UNACKNOWLEDGED.setdefault(attempt_id, {}).setdefault(item_id, []).append(answer)
 
 
+#: Sent and not answered yet: attempt id -> {item id: answer}. A save still in flight when locust quits
+#: may have been committed (its answer never reached us): it counts as unacknowledged.
+IN_FLIGHT: dict[int, dict[int, object]] = {}
+
+
+def record_in_flight(attempt_id: int, item_id: int, answer: object) -> None:
+    with _lock:
+        IN_FLIGHT.setdefault(attempt_id, {})[item_id] = answer
+
+
+def record_answered(attempt_id: int, item_id: int) -> None:
+    with _lock:
+        IN_FLIGHT.get(attempt_id, {}).pop(item_id, None)
+
+
 def record_submitted(attempt_id: int) -> None:
     with _lock:
         SUBMITTED.add(attempt_id)
@@ -85,12 +100,24 @@ def sent_records() -> dict:
                 for attempt, items in SAVED.items()
             },
             "submitted": sorted(SUBMITTED),
-            "unacknowledged": {
-                str(attempt): {str(item): answers for item, answers in items.items()}
-                for attempt, items in UNACKNOWLEDGED.items()
-            },
+            "unacknowledged": _unacknowledged_with_in_flight(),
             "counts": dict(COUNTS),
         }
+
+
+def _unacknowledged_with_in_flight() -> dict:
+    """UNACKNOWLEDGED plus what was still in flight (called with ``_lock`` held)."""
+    merged = {
+        attempt: {item: list(answers) for item, answers in items.items()}
+        for attempt, items in UNACKNOWLEDGED.items()
+    }
+    for attempt, items in IN_FLIGHT.items():
+        for item, answer in items.items():
+            merged.setdefault(attempt, {}).setdefault(item, []).append(answer)
+    return {
+        str(attempt): {str(item): answers for item, answers in items.items()}
+        for attempt, items in merged.items()
+    }
 
 
 @events.quitting.add_listener
@@ -141,12 +168,14 @@ class StudentUser(HttpUser):
                 else self.rng.choice(self.items)
             )
             answer = answer_for(item, self.rng)
+            record_in_flight(self.attempt_id, item["id"], answer)
             with self.client.put(
                 f"{API}/attempts/{self.attempt_id}/responses/{item['id']}/",
                 json={"answer": answer},
                 name="autosave",
                 catch_response=True,
             ) as response:
+                record_answered(self.attempt_id, item["id"])
                 if response.status_code != 200:
                     response.failure(f"autosave: {response.status_code} {response.text[:200]}")
                     record_unacknowledged(self.attempt_id, item["id"], answer)

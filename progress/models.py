@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -136,7 +137,11 @@ class FlagThresholds(models.Model):
     """One district's thresholds for raising intervention flags (defaults from DOMAIN.md)."""
 
     district = models.OneToOneField(District, on_delete=models.CASCADE, related_name="flag_thresholds")
-    stuck_failed_checks = models.PositiveIntegerField(default=2)
+    stuck_failed_checks = models.PositiveIntegerField(
+        default=2,
+        validators=[MinValueValidator(1)],
+        help_text="Failed mastery checks on one competency before the student is flagged stuck (1 or more).",
+    )
     stuck_days = models.PositiveIntegerField(default=7)
     inactive_school_days = models.PositiveIntegerField(default=5)
     behind_pace_margin = models.PositiveIntegerField(

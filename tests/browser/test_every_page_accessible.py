@@ -27,7 +27,8 @@ from assessments import services as assessment_services
 from assessments.models import Assessment, Attempt, Item, RescoreJob, Response
 from competencies.models import Competency, Framework, LearningResource
 from mastery import demo
-from progress.models import CompetencyMastery, InterventionFlag
+from progress import grid
+from progress.models import InterventionFlag
 from roster.models import Enrollment, ImportRun, School, Section, User
 from tests.browser.conftest import DESKTOP, PHONE, _new_page, assert_accessible, log_in
 
@@ -137,9 +138,13 @@ def seeded_values() -> tuple[dict[str, list[Any]], dict[str, User]]:
     users = {role: User.objects.get(username=username) for role, username in LOGINS.items()}
     student, teacher = users["student"], users["teacher"]
     district = student.district
-    masteries = CompetencyMastery.objects.filter(student=student)
+    # Stored or derived (blank rows are not stored: ``progress.grid``).
+    states = grid.student_states(
+        student_id=student.pk,
+        competency_ids=list(Competency.objects.order_by("pk").values_list("pk", flat=True)),
+    )
     by_state = {
-        state: list(masteries.filter(state=state).values_list("competency_id", flat=True)[:2])
+        state: [competency_id for competency_id, value in states.items() if value == state][:2]
         for state in ("ready", "in_progress", "mastered", "locked")
     }
     competencies = by_state["ready"] + by_state["in_progress"] + by_state["mastered"] + by_state["locked"]

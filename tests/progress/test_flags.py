@@ -279,3 +279,16 @@ def test_digest_one_email_per_teacher_with_the_new_flags(mailoutbox):
     # The next day: nothing new, no email.
     assert flag_services.teacher_digest_send(now=NOW + timedelta(days=1, hours=15)) == 0
     assert len(mailoutbox) == 1
+
+
+def test_stuck_needs_at_least_one_failed_check():
+    """Zero would flag every ready competency as stuck (and blank ones are not stored to be flagged)."""
+    room = classroom(1)
+    thresholds = FlagThresholds(district=room.section.school.district, stuck_failed_checks=0)
+    with pytest.raises(ValidationError) as error:
+        thresholds.full_clean()
+    assert error.value.message_dict == {
+        "stuck_failed_checks": ["Ensure this value is greater than or equal to 1."]
+    }
+    thresholds.stuck_failed_checks = 1
+    thresholds.full_clean()
