@@ -17,6 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from assessments.models import AttemptCompetencyScore
 from competencies.models import Competency
 from progress import services
 from progress.district import district_recompute
@@ -159,9 +160,11 @@ def _floor(*, into_table: bool = False) -> tuple[float, int]:
 
 
 def live_recompute(size: str, students: int = 200) -> list[dict[str, Any]]:
-    """The live path after a submit, for ``students`` students spread over the district: a new piece of
-    evidence (untimed), then the task's body (``student_progress_refresh``: reconcile the attempt
-    evidence, recompute the student's mastery, refresh their flags), timed on its own."""
+    """The live path after a submit, for ``students`` students spread over the district. Untimed: the
+    student's latest attempt is made a newly scored one (its result for one competency gets a new score
+    and its evidence row is removed, as after a submit before the task runs). Timed on its own: the
+    task's body (``student_progress_refresh``: the attempt evidence recorded by the reconcile, the
+    student's mastery recomputed, their flags refreshed)."""
     ids = list(
         Evidence.objects.filter(source=Evidence.Source.ATTEMPT)
         .values_list("student_id", flat=True)
@@ -175,17 +178,19 @@ def live_recompute(size: str, students: int = 200) -> list[dict[str, Any]]:
     totals: list[float] = []
     recomputes: list[float] = []
     for student_id in chosen:
-        last = Evidence.objects.filter(student_id=student_id).order_by("-observed_at", "-pk").first()
-        Evidence.objects.create(
-            student_id=student_id,
-            competency_id=last.competency_id,
-            source=Evidence.Source.OBSERVATION,
-            is_summative=False,
-            score=Decimal("3.20"),
-            is_correct=True,
-            observed_at=NOW,
-            note="bench: a submit",
+        last = (
+            Evidence.objects.filter(student_id=student_id, source=Evidence.Source.ATTEMPT)
+            .order_by("-observed_at", "-pk")
+            .first()
         )
+        result = AttemptCompetencyScore.objects.get(
+            attempt_id=last.source_id, competency_id=last.competency_id
+        )
+        met = not result.is_met  # a different outcome, so the mastery changes too
+        AttemptCompetencyScore.objects.filter(pk=result.pk).update(
+            score=Decimal("3.20") if met else Decimal("1.10"), is_met=met
+        )
+        last.delete()
         started = time.perf_counter()
         services.student_progress_refresh(student_id=student_id, now=NOW)
         totals.append(time.perf_counter() - started)

@@ -194,17 +194,33 @@ def evidence_reconcile_for_student(*, student_id: int) -> list[Evidence]:
     """Bring the attempt evidence of every completed attempt of the student in line with its results.
 
     Catches events that were lost (a crash between commit and enqueue) and rescores: the comparison
-    is set-based, three queries when nothing changed, whatever the number of attempts.
+    is set-based, two queries when nothing changed, whatever the number of attempts.
     """
     with transaction.atomic(savepoint=False):  # inside the refresh: no savepoint round trips
-        scores = _attempt_scores(Q(attempt__student_id=student_id))
-        existing = list(Evidence.objects.filter(student_id=student_id, source=Evidence.Source.ATTEMPT))
-        attempt_ids = set(
-            Attempt.objects.filter(student_id=student_id, status=Attempt.Status.COMPLETED).values_list(
-                "pk", flat=True
+        if connection.vendor != "postgresql":  # SQLite's raw rows carry no decimals or datetimes
+            scores = _attempt_scores(Q(attempt__student_id=student_id))
+            existing = list(Evidence.objects.filter(student_id=student_id, source=Evidence.Source.ATTEMPT))
+            completed = Attempt.objects.filter(student_id=student_id, status=Attempt.Status.COMPLETED)
+            attempt_ids = set(completed.values_list("pk", flat=True))
+            return _evidence_sync(scores=scores, existing=existing, attempt_ids=attempt_ids)
+        # Every completed attempt with its results (one row with no competency for an attempt that has
+        # none): plain SQL, as this runs after every submit.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT a.id, s.competency_id, s.score, s.is_met, a.student_id, m.kind, a.submitted_at
+                FROM {Attempt._meta.db_table} a
+                JOIN {Assessment._meta.db_table} m ON m.id = a.assessment_id
+                LEFT JOIN {AttemptCompetencyScore._meta.db_table} s ON s.attempt_id = a.id
+                WHERE a.student_id = %s AND a.status = %s
+                """,
+                [student_id, Attempt.Status.COMPLETED.value],
             )
-        )
-        return _evidence_sync(scores=scores, existing=existing, attempt_ids=attempt_ids)
+            rows = cursor.fetchall()
+        fields = ("attempt_id", "competency_id", "score", "is_met", "student_id", "kind", "submitted_at")
+        scores = [dict(zip(fields, row, strict=True)) for row in rows if row[1] is not None]
+        existing = list(Evidence.objects.filter(student_id=student_id, source=Evidence.Source.ATTEMPT))
+        return _evidence_sync(scores=scores, existing=existing, attempt_ids={row[0] for row in rows})
 
 
 def _scale_levels(competency: Competency) -> list[tuple[Decimal, str, bool]]:
@@ -461,26 +477,7 @@ def mastery_recompute(
                 Competency.objects.filter(pk__in=competency_ids).values_list("framework_id", flat=True)
             )
         else:
-            # Three semi-joins (not joins: joining evidence and mastery rows multiplies them, and the
-            # default ordering would defeat DISTINCT), each on an index of its table.
-            framework_ids = set(
-                Competency.objects.filter(
-                    Q(pk__in=Evidence.objects.filter(student_id=student_id).values("competency_id"))
-                    | Q(
-                        pk__in=CompetencyMastery.objects.filter(student_id=student_id).values("competency_id")
-                    )
-                    | Q(
-                        framework_id__in=PacingGuide.objects.filter(
-                            section__enrollments__user_id=student_id,
-                            section__enrollments__role=Enrollment.Role.STUDENT,
-                            section__enrollments__is_active=True,
-                        ).values("framework_id")
-                    )
-                )
-                .order_by()
-                .values_list("framework_id", flat=True)
-                .distinct()
-            )
+            framework_ids = _student_framework_ids(student_id)
         if not framework_ids:
             return []
         known = catalog.catalog_for(framework_ids, version)
@@ -668,10 +665,68 @@ def mastery_recompute(
         if to_create:
             bulk_create_with_history(to_create, CompetencyMastery, batch_size=500)
         if to_update:
-            bulk_update_with_history(
-                to_update, CompetencyMastery, [*_MASTERY_FIELDS, "computed_at"], batch_size=500
-            )
+            _mastery_update(to_update)
     return changes
+
+
+#: The SQL type of each updated column, for the VALUES list of ``_mastery_update``.
+_MASTERY_TYPES = {
+    "state": "varchar",
+    "score": "numeric",
+    "level_points": "numeric",
+    "level_name": "varchar",
+    "p_known": "double precision",
+    "method": "varchar",
+    "evidence_count": "integer",
+    "explanation": "text",
+    "mastered_at": "timestamptz",
+    "first_activity_at": "timestamptz",
+    "last_activity_at": "timestamptz",
+    "failed_checks": "integer",
+    "computed_at": "timestamptz",
+}
+
+
+def _mastery_update(rows: list[CompetencyMastery]) -> None:
+    """``bulk_update_with_history`` for the live recompute's few changed rows, on PostgreSQL as one
+    ``UPDATE ... FROM (VALUES ...)``: Django's ``bulk_update`` builds a CASE per field and row, and
+    compiling it cost more than the statement. The history rows are the same bulk insert."""
+    if connection.vendor != "postgresql":
+        bulk_update_with_history(rows, CompetencyMastery, [*_MASTERY_FIELDS, "computed_at"], batch_size=500)
+        return
+    columns = list(_MASTERY_TYPES)
+    row_sql = "(" + ", ".join(["%s"] + [f"%s::{_MASTERY_TYPES[name]}" for name in columns]) + ")"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CompetencyMastery._meta.db_table} AS m SET "
+            + ", ".join(f"{name} = v.{name}" for name in columns)
+            + f" FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v(id, {', '.join(columns)})"
+            " WHERE m.id = v.id",
+            [value for row in rows for value in (row.pk, *(getattr(row, name) for name in columns))],
+        )
+    CompetencyMastery.history.bulk_history_create(rows, update=True, batch_size=500)
+
+
+def _student_framework_ids(student_id: int) -> set[int]:
+    """The frameworks a student's recompute covers: those they have evidence or mastery rows in, or
+    study through an active enrolment in a section whose pacing guide follows them. Three semi-joins
+    (not joins: joining evidence and mastery rows multiplies them), each on an index of its table;
+    plain SQL, since the live path runs it after every submit and compiling the ORM's version of it
+    cost more than running it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT DISTINCT c.framework_id FROM {Competency._meta.db_table} c
+            WHERE c.id IN (SELECT competency_id FROM {Evidence._meta.db_table} WHERE student_id = %s)
+                OR c.id IN (SELECT competency_id FROM {CompetencyMastery._meta.db_table} WHERE student_id = %s)
+                OR c.framework_id IN (
+                    SELECT g.framework_id FROM {PacingGuide._meta.db_table} g
+                    JOIN {Enrollment._meta.db_table} e ON e.section_id = g.section_id
+                    WHERE e.user_id = %s AND e.role = %s AND e.is_active)
+            """,
+            [student_id, student_id, student_id, Enrollment.Role.STUDENT.value],
+        )
+        return {framework_id for (framework_id,) in cursor.fetchall()}
 
 
 def _is_blank(result: _Computed) -> bool:

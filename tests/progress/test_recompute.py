@@ -280,6 +280,7 @@ def test_recompute_query_count_is_flat(django_assert_num_queries, size):
     assert CompetencyMastery.objects.filter(student=student, state=MASTERED).count() == size
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the catalog version is kept by triggers")
 @pytest.mark.parametrize("size", [3, 30])
 def test_a_cached_catalog_saves_four_queries_and_any_catalog_write_invalidates_it(
     django_assert_num_queries, size

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from progress import flag_services
 from progress.flag_tasks import sweep_flags_nightly, teacher_digest_daily
@@ -119,7 +120,8 @@ def test_flag_refresh_query_count_is_flat(django_assert_num_queries, size):
     ids = [student.pk for student in room.students]
     # Lock (with thresholds and last activity), enrolments, flags, masteries (with their failed
     # checks), pacing targets, catalogue, the stuck classmates; nothing differs, so nothing is
-    # written. Inside the test's transaction: no savepoint, no commit setting of its own.
-    with django_assert_num_queries(7):
+    # written. Inside the test's transaction: no savepoint, no commit setting of its own. Elsewhere
+    # than PostgreSQL the ORM path (``progress.flag_portable``) reads them in 20, as flat.
+    with django_assert_num_queries(7 if connection.vendor == "postgresql" else 20):
         result = flag_services.flags_refresh_for_students(student_ids=ids, now=NOW)
     assert (result.opened, result.resolved, result.updated) == ([], [], [])
