@@ -90,20 +90,29 @@ def catalog_for(framework_ids: set[int], version: int | None) -> Catalog:
     ):
         prerequisites[competency_id].append(prerequisite_id)
     scale_ids = {competency.framework.mastery_scale_id for competency in competencies} - {None}
-    levels_by_scale: dict[int, list[tuple[Decimal, str, bool]]] = defaultdict(list)
-    for scale_id, points, name, is_mastery in MasteryLevel.objects.filter(scale_id__in=scale_ids).values_list(
-        "scale_id", "points", "name", "is_mastery"
-    ):
-        levels_by_scale[scale_id].append((points, name, is_mastery))
-    bkt = {
-        row.competency_id: BKTParams(
-            prior=row.prior, learn=row.learn, guess=row.guess, slip=row.slip, forget=row.forget
-        )
-        for row in BKTParameters.objects.filter(competency_id__in=ids)
-    }
-    catalog = Catalog(competencies, dict(prerequisites), dict(levels_by_scale), bkt)
+    catalog = Catalog(competencies, dict(prerequisites), levels_by_scale(scale_ids), bkt_parameters(ids))
     if version is not None:
         if len(_cache) >= MAX_ENTRIES:
             _cache.clear()
         _cache[key] = catalog
     return catalog
+
+
+def levels_by_scale(scale_ids: set[int]) -> dict[int, list[tuple[Decimal, str, bool]]]:
+    """scale id -> its levels as (points, name, is mastery). One query."""
+    levels: dict[int, list[tuple[Decimal, str, bool]]] = defaultdict(list)
+    for scale_id, points, name, is_mastery in MasteryLevel.objects.filter(scale_id__in=scale_ids).values_list(
+        "scale_id", "points", "name", "is_mastery"
+    ):
+        levels[scale_id].append((points, name, is_mastery))
+    return dict(levels)
+
+
+def bkt_parameters(competency_ids: list[int]) -> dict[int, BKTParams]:
+    """competency id -> its fitted BKT parameters, for those that have them. One query."""
+    return {
+        row.competency_id: BKTParams(
+            prior=row.prior, learn=row.learn, guess=row.guess, slip=row.slip, forget=row.forget
+        )
+        for row in BKTParameters.objects.filter(competency_id__in=competency_ids)
+    }

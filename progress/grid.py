@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 
 from django.db.models import Subquery
 
-from competencies.models import Competency, MasteryLevel, Prerequisite
-from progress.models import BKTParameters, CompetencyMastery
+from competencies.models import Competency, Prerequisite
+from progress import catalog
+from progress.models import CompetencyMastery
 
 State = CompetencyMastery.State
 _STARTED = (State.IN_PROGRESS, State.MASTERED)
@@ -206,8 +206,7 @@ def blank_values(competencies: Iterable[Competency]) -> dict[int, tuple[str, str
     Two queries (the scales' levels and the fitted BKT parameters), whatever the number of competencies;
     the competencies need ``framework`` loaded (``select_related``) and, for inner nodes, their children
     count comes from one more query."""
-    # Imported here: services imports this module's neighbours, and the rules live there.
-    from progress.bkt import BKTParams
+    # Imported here: services imports this module, and the rules live there.
     from progress.services import _compute_leaf, _method_of
 
     competencies = list(competencies)
@@ -218,17 +217,8 @@ def blank_values(competencies: Iterable[Competency]) -> dict[int, tuple[str, str
     for parent_id in Competency.objects.filter(parent_id__in=ids).values_list("parent_id", flat=True):
         part_counts[parent_id] += 1
     scale_ids = {competency.framework.mastery_scale_id for competency in competencies} - {None}
-    levels: dict[int, list[tuple[Decimal, str, bool]]] = defaultdict(list)
-    for scale_id, points, name, is_mastery in MasteryLevel.objects.filter(scale_id__in=scale_ids).values_list(
-        "scale_id", "points", "name", "is_mastery"
-    ):
-        levels[scale_id].append((points, name, is_mastery))
-    bkt = {
-        row.competency_id: BKTParams(
-            prior=row.prior, learn=row.learn, guess=row.guess, slip=row.slip, forget=row.forget
-        )
-        for row in BKTParameters.objects.filter(competency_id__in=ids)
-    }
+    levels = catalog.levels_by_scale(scale_ids)
+    bkt = catalog.bkt_parameters(ids)
     values: dict[int, tuple[str, str]] = {}
     for competency in competencies:
         count = part_counts.get(competency.pk, 0)

@@ -611,29 +611,29 @@ def mastery_recompute(
             row = existing_rows.get(competency.pk)
             if row is None:
                 # What the student saw before: the blank state derived from the stored rows then.
-                before = grid.derived_state(student_id, competency.pk, old_states, children, prerequisites)
-                if (before, None, None) != (result.state, result.level_points, result.score):
-                    changes.append(
-                        MasteryChange(
-                            competency.pk, before, result.state, None, result.level_points, None, result.score
-                        )
+                before = (
+                    grid.derived_state(student_id, competency.pk, old_states, children, prerequisites),
+                    None,
+                    None,
+                )
+            else:
+                before = (row.state, row.level_points, row.score)
+            if before != (result.state, result.level_points, result.score):
+                changes.append(
+                    MasteryChange(
+                        competency.pk,
+                        before[0],
+                        result.state,
+                        before[1],
+                        result.level_points,
+                        before[2],
+                        result.score,
                     )
+                )
             if _is_blank(result) and (row is None or not (row.is_unlocked_by_teacher or row.is_overridden)):
                 # Sparse storage (``progress.grid``): a blank row is derived on read, not stored.
                 if row is not None:
                     to_delete.append(row.pk)
-                    if (row.state, row.level_points, row.score) != (result.state, None, None):
-                        changes.append(
-                            MasteryChange(
-                                competency.pk,
-                                row.state,
-                                result.state,
-                                row.level_points,
-                                None,
-                                row.score,
-                                None,
-                            )
-                        )
                 continue
             if row is None:
                 to_create.append(
@@ -644,18 +644,6 @@ def mastery_recompute(
                 continue
             if all(getattr(row, field) == value for field, value in values.items()):
                 continue
-            if (row.state, row.level_points, row.score) != (result.state, result.level_points, result.score):
-                changes.append(
-                    MasteryChange(
-                        competency.pk,
-                        row.state,
-                        result.state,
-                        row.level_points,
-                        result.level_points,
-                        row.score,
-                        result.score,
-                    )
-                )
             for field, value in values.items():
                 setattr(row, field, value)
             row.computed_at = now
