@@ -382,7 +382,7 @@ def section_board(
     belong to (the ready groups range over them), the flags and ``blank_states``'s two: five.
     ``with_queue=False`` reads no flags. ``blank_states`` reads one more when a prerequisite lies in
     another framework. ``access_section`` loads the section and its pacing guide first."""
-    from progress.groups import groups_from  # groups imports nothing from here; kept local for clarity
+    from progress.groups import groups_from, ready_from  # groups imports nothing from here
 
     guide = _section_guide(section)
     students = _students_of([section.pk]).order_by("user__last_name", "user__first_name", "user_id")
@@ -497,8 +497,7 @@ def section_board(
     # renders each distinct one once per column.
     cell_of: dict[tuple[int, int], tuple[Any, ...]] = {}
     distinct: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    ready: list[tuple[int, int, str]] = []
-    is_ready = str(CompetencyMastery.State.READY)  # a plain str: compared with every row
+    mastery_rows: list[tuple[int, int, str, Any]] = []
     for row in rows:
         student_id, competency_id = row[0], row[4]
         if student_id not in names:
@@ -509,14 +508,11 @@ def section_board(
         stored[pair] = row[5]
         key = row[5:9]
         cell_of[pair] = distinct.setdefault(key, key)
-        if row[5] == is_ready and row[9] is None and competency_id in codes:
-            ready.append((student_id, competency_id, codes[competency_id]))
+        mastery_rows.append((student_id, competency_id, row[5], row[9]))
     student_ids = list(names)
     derived = grid.blank_states(student_ids=student_ids, competency_ids=list(codes), stored=stored)
     for pair, state in derived.items():
         cell_of[pair] = distinct.setdefault((state, None, "", None), (state, None, "", None))
-        if state == is_ready:
-            ready.append((pair[0], pair[1], codes[pair[1]]))
     board: dict[str, Any] = {"scale": scale}
     flag_counts: Counter[int] = Counter()
     if with_queue:
@@ -535,7 +531,7 @@ def section_board(
             and (guide is None or flag.framework_id == guide.framework_id)
         ]
         board["flags"] = flags
-        board["groups"] = groups_from(names, stuck, ready)
+        board["groups"] = groups_from(names, stuck, ready_from(mastery_rows, derived, codes))
     competency_ids = [column["id"] for column in columns]
     board["heatmap"] = {
         "section": {"id": section.pk, "title": section.title},

@@ -136,19 +136,10 @@ def _derive(
         for competency_id, needs, parts, is_wanted in plan:
             state = states.get((student_id, competency_id))
             if state is None:
-                own_ready = all(known.get(prerequisite_id) == State.MASTERED for prerequisite_id in needs)
-                if not parts:
-                    state = State.READY if own_ready else State.LOCKED
-                else:
-                    part_states = [known[part] for part in parts]
-                    if all(part == State.MASTERED for part in part_states):
-                        state = State.MASTERED
-                    elif State.IN_PROGRESS in part_states or State.MASTERED in part_states:
-                        state = State.IN_PROGRESS
-                    elif own_ready or State.READY in part_states:
-                        state = State.READY
-                    else:
-                        state = State.LOCKED
+                state = _rule(
+                    all(known.get(prerequisite_id) == State.MASTERED for prerequisite_id in needs),
+                    [known[part] for part in parts],
+                )
                 if is_wanted:
                     out[(student_id, competency_id)] = state
             known[competency_id] = state
@@ -184,21 +175,26 @@ def derived_state(
         states.get((student_id, prerequisite_id)) == State.MASTERED
         for prerequisite_id in prerequisites.get(competency_id, ())
     )
-    parts = children.get(competency_id)
-    if not parts:
-        state = State.READY if own_ready else State.LOCKED
-    else:
-        part_states = [derived_state(student_id, part, states, children, prerequisites) for part in parts]
-        if all(part == State.MASTERED for part in part_states):
-            state = State.MASTERED
-        elif any(part in _STARTED for part in part_states):
-            state = State.IN_PROGRESS
-        elif own_ready or State.READY in part_states:
-            state = State.READY
-        else:
-            state = State.LOCKED
-    states[key] = state
-    return state
+    part_states = [
+        derived_state(student_id, part, states, children, prerequisites)
+        for part in children.get(competency_id, ())
+    ]
+    states[key] = _rule(own_ready, part_states)
+    return states[key]
+
+
+def _rule(own_ready: bool, part_states: list[str]) -> str:
+    """The state of a competency with no row, from whether its own prerequisites are all mastered and
+    its parts' states (none for a leaf): the recompute's rule (``services.mastery_recompute``)."""
+    if not part_states:
+        return State.READY if own_ready else State.LOCKED
+    if all(part == State.MASTERED for part in part_states):
+        return State.MASTERED
+    if any(part in _STARTED for part in part_states):
+        return State.IN_PROGRESS
+    if own_ready or State.READY in part_states:
+        return State.READY
+    return State.LOCKED
 
 
 def blank_values(competencies: Iterable[Competency]) -> dict[int, tuple[str, str]]:

@@ -11,7 +11,7 @@ Stuck groups come first, larger groups before smaller ones. Seven queries whatev
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,21 +69,33 @@ def ready_not_started(student_ids: list[int], framework_id: int | None) -> list[
         else CompetencyMastery.objects.filter(student_id__in=student_ids).values("competency__framework_id")
     )
     codes = dict(Competency.objects.filter(framework_id__in=frameworks).order_by().values_list("pk", "code"))
-    stored: dict[tuple[int, int], str] = {}
-    ready: list[tuple[int, int, str]] = []
-    for student_id, competency_id, state, first_activity_at in (
+    rows = list(
         CompetencyMastery.objects.filter(student_id__in=student_ids, competency_id__in=list(codes))
         .order_by()
         .values_list("student_id", "competency_id", "state", "first_activity_at")
-    ):
-        stored[(student_id, competency_id)] = state
-        if state == CompetencyMastery.State.READY and first_activity_at is None:
-            ready.append((student_id, competency_id, codes[competency_id]))
+    )
+    stored = {(student_id, competency_id): state for student_id, competency_id, state, _ in rows}
     derived = grid.blank_states(student_ids=student_ids, competency_ids=list(codes), stored=stored)
+    return ready_from(rows, derived, codes)
+
+
+def ready_from(
+    rows: Iterable[tuple[int, int, str, Any]],
+    derived: Mapping[tuple[int, int], str],
+    codes: Mapping[int, str],
+) -> list[tuple[int, int, str]]:
+    """(student, competency, code) ready and not started, from the stored rows (student, competency,
+    state, first activity), the derived states of the blank ones and the codes of the competencies in
+    scope. No query: the section page passes what it has already read."""
+    ready = [
+        (student_id, competency_id, codes[competency_id])
+        for student_id, competency_id, state, first_activity_at in rows
+        if state == CompetencyMastery.State.READY and first_activity_at is None and competency_id in codes
+    ]
     ready.extend(
         (student_id, competency_id, codes[competency_id])
         for (student_id, competency_id), state in derived.items()
-        if state == CompetencyMastery.State.READY
+        if state == CompetencyMastery.State.READY and competency_id in codes
     )
     return ready
 
